@@ -1,0 +1,84 @@
+/**
+ * Typed errors of the outbox library. Callers catch them by class; none of
+ * them carries SDK wording meant for an end user.
+ */
+
+/** Base class of every error the outbox library throws. */
+export class OutboxError extends Error {
+  override name = 'OutboxError';
+  /** True when the same call may succeed if tried again later. */
+  readonly retryable: boolean = false;
+}
+
+/** Which service limit a request broke. */
+export type LimitKind = 'actions' | 'transactionBytes' | 'itemBytes' | 'eventBytes';
+
+/** The request breaks a DynamoDB or EventBridge limit; it was not sent. */
+export class OutboxLimitError extends OutboxError {
+  override name = 'OutboxLimitError';
+  constructor(
+    readonly limit: LimitKind,
+    readonly actual: number,
+    readonly max: number,
+    readonly subject?: string,
+  ) {
+    super(`${subject ? `${subject}: ` : ''}${limit} ${actual} exceeds the limit of ${max}`);
+  }
+}
+
+/** The request is malformed (an invalid event, or two writes to one item); it was not sent. */
+export class InvalidWriteError extends OutboxError {
+  override name = 'InvalidWriteError';
+}
+
+/** One write of a cancelled transaction, with the reason DynamoDB gave for it. */
+export interface WriteFailure {
+  /** Position of the write in the transaction. */
+  readonly index: number;
+  /** The caller's label for an entity write, or `event:<eventType>` for an outbox item. */
+  readonly label: string;
+  readonly kind: 'entity' | 'event';
+  /** DynamoDB's cancellation code, e.g. `ConditionalCheckFailed`. */
+  readonly code: string;
+  /** The item as it was, when the write asked for `ReturnValuesOnConditionCheckFailure: ALL_OLD`. */
+  readonly item?: Record<string, unknown>;
+}
+
+/** The transaction was cancelled because one or more conditions failed. Nothing was written. */
+export class ConditionFailedError extends OutboxError {
+  override name = 'ConditionFailedError';
+  constructor(
+    readonly failures: readonly WriteFailure[],
+    options?: { cause?: unknown },
+  ) {
+    super(`condition failed on ${failures.map((failure) => failure.label).join(', ')}`, options);
+  }
+
+  /** The failure of the write with this label, if that write's condition failed. */
+  failureOf(label: string): WriteFailure | undefined {
+    return this.failures.find((failure) => failure.label === label);
+  }
+}
+
+/** Another transaction touched the same items at the same time. Nothing was written; try again. */
+export class TransactionConflictError extends OutboxError {
+  override name = 'TransactionConflictError';
+  override readonly retryable = true;
+}
+
+/** DynamoDB throttled the transaction. Nothing was written; try again later. */
+export class TransactionThrottledError extends OutboxError {
+  override name = 'TransactionThrottledError';
+  override readonly retryable = true;
+}
+
+/** A transaction with the same idempotency token is still in progress. */
+export class TransactionInProgressError extends OutboxError {
+  override name = 'TransactionInProgressError';
+  override readonly retryable = true;
+}
+
+/** The idempotency token was used within 10 minutes for a different request. Nothing was written. */
+export class IdempotencyKeyMismatchError extends OutboxError {
+  override name = 'IdempotencyKeyMismatchError';
+}

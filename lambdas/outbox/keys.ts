@@ -1,0 +1,150 @@
+/**
+ * The only place where partition and sort keys are built or parsed.
+ *
+ * Every key segment that comes from outside (an id in a path, an
+ * idempotency key in a header) is validated or hashed before it is placed in
+ * a key, so a client can never write `#` or another entity's prefix into one.
+ */
+import { createHash } from 'node:crypto';
+
+/** Attribute names of the table's primary key. */
+export const PK = 'pk';
+export const SK = 'sk';
+/** Attribute names of the sparse pending index (present only while an event is undelivered). */
+export const PENDING_PK = 'pendingPk';
+export const PENDING_SK = 'pendingSk';
+/** Name of the sparse global secondary index over undelivered outbox items. */
+export const PENDING_INDEX = 'pending';
+/** Number of shards of the pending index's partition key; spreads sweeper reads and writes. */
+export const PENDING_SHARDS = 16;
+/** The TTL attribute (epoch seconds). */
+export const TTL_ATTRIBUTE = 'expiresAt';
+
+/** Prefix of every outbox item's sort key; the relay's filter criteria match on it. */
+export const OUTBOX_PREFIX = 'OUTBOX#';
+/** Prefix of every pending index partition key. */
+export const PENDING_PREFIX = 'PENDING#';
+const IDEMPOTENCY_PREFIX = 'IDEMPOTENCY#';
+
+/** Width of the zero-padded sequence in outbox sort keys: sorts correctly up to 10^12 - 1. */
+const SEQUENCE_WIDTH = 12;
+/** Largest sequence number that fits the sort key. */
+export const MAX_SEQUENCE = 10 ** SEQUENCE_WIDTH - 1;
+
+/** A ULID: 26 Crockford base-32 characters. */
+const ULID_PATTERN = /^[0-9A-HJKMNP-TV-Z]{26}$/;
+/** Aggregate type names: upper-case words, never a key delimiter. */
+const AGGREGATE_TYPE_PATTERN = /^[A-Z][A-Z0-9_]{0,39}$/;
+
+/** A primary key of the table. */
+export interface TableKey {
+  readonly pk: string;
+  readonly sk: string;
+}
+
+/** Thrown when a value is not fit to become part of a key. */
+export class InvalidKeyPartError extends Error {
+  override readonly name = 'InvalidKeyPartError';
+  constructor(
+    readonly part: string,
+    readonly value: unknown,
+  ) {
+    super(`${part} is not a valid key part`);
+  }
+}
+
+/** True when `value` is a well-formed ULID (upper-case Crockford base-32). */
+export function isId(value: unknown): value is string {
+  return typeof value === 'string' && ULID_PATTERN.test(value);
+}
+
+/** Returns `value` when it is a well-formed id; throws otherwise. */
+export function assertId(value: unknown, part = 'id'): string {
+  if (!isId(value)) throw new InvalidKeyPartError(part, value);
+  return value;
+}
+
+function assertAggregateType(aggregateType: string): string {
+  if (!AGGREGATE_TYPE_PATTERN.test(aggregateType)) {
+    throw new InvalidKeyPartError('aggregateType', aggregateType);
+  }
+  return aggregateType;
+}
+
+function assertSequence(sequence: number): number {
+  if (!Number.isSafeInteger(sequence) || sequence < 1 || sequence > MAX_SEQUENCE) {
+    throw new InvalidKeyPartError('sequence', sequence);
+  }
+  return sequence;
+}
+
+/** Partition key of an aggregate: `<TYPE>#<id>`. Its entity and its outbox items share it. */
+export function aggregatePk(aggregateType: string, aggregateId: string): string {
+  return `${assertAggregateType(aggregateType)}#${assertId(aggregateId, 'aggregateId')}`;
+}
+
+/** Key of an aggregate's entity item: `<TYPE>#<id>` / `<TYPE>`. */
+export function entityKey(aggregateType: string, aggregateId: string): TableKey {
+  return { pk: aggregatePk(aggregateType, aggregateId), sk: assertAggregateType(aggregateType) };
+}
+
+/** Zero-padded sequence so that sort keys order like numbers. */
+export function formatSequence(sequence: number): string {
+  return String(assertSequence(sequence)).padStart(SEQUENCE_WIDTH, '0');
+}
+
+/** Key of an outbox item: the aggregate's partition key and `OUTBOX#<sequence>`. */
+export function outboxKey(aggregateType: string, aggregateId: string, sequence: number): TableKey {
+  return { pk: aggregatePk(aggregateType, aggregateId), sk: `${OUTBOX_PREFIX}${formatSequence(sequence)}` };
+}
+
+/** True when a sort key belongs to an outbox item. */
+export function isOutboxSk(sk: unknown): sk is string {
+  return typeof sk === 'string' && sk.startsWith(OUTBOX_PREFIX);
+}
+
+/** The pending-index shard of an aggregate: stable, so one aggregate's pending events share a shard. */
+export function pendingShard(aggregateId: string): number {
+  const digest = createHash('sha256').update(aggregateId).digest();
+  return digest.readUInt32BE(0) % PENDING_SHARDS;
+}
+
+/** Partition key of a pending-index shard. */
+export function pendingPartition(shard: number): string {
+  if (!Number.isInteger(shard) || shard < 0 || shard >= PENDING_SHARDS) {
+    throw new InvalidKeyPartError('pendingShard', shard);
+  }
+  return `${PENDING_PREFIX}${shard}`;
+}
+
+/**
+ * Pending-index keys of an undelivered event. The sort key starts with
+ * `occurredAt`, so the sweeper can ask for everything older than a threshold.
+ */
+export function pendingKeys(
+  aggregateType: string,
+  aggregateId: string,
+  sequence: number,
+  occurredAt: string,
+): { pendingPk: string; pendingSk: string } {
+  const key = outboxKey(aggregateType, aggregateId, sequence);
+  return {
+    pendingPk: pendingPartition(pendingShard(aggregateId)),
+    pendingSk: `${occurredAt}#${key.pk}#${formatSequence(sequence)}`,
+  };
+}
+
+/** Upper bound of pending sort keys for events that occurred before `isoTime`. */
+export function pendingSkBefore(isoTime: string): string {
+  return `${isoTime}#`;
+}
+
+/**
+ * Key of an idempotency record. The client's key is hashed together with its
+ * scope, so its characters never reach a key and scopes never collide.
+ */
+export function idempotencyKey(scope: string, clientKey: string): TableKey {
+  const digest = createHash('sha256').update(scope).update('\u0000').update(clientKey).digest('hex');
+  return { pk: `${IDEMPOTENCY_PREFIX}${digest}`, sk: 'IDEMPOTENCY' };
+}
+
