@@ -17,7 +17,15 @@ export default defineConfig({
       POWERTOOLS_TRACE_ENABLED: 'false',
     },
     projects: [
-      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      {
+        extends: true,
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts'],
+          // Handlers read their environment at import, as they do at cold start.
+          env: { TABLE_NAME: 'outbox-unit', EVENT_SOURCE: 'com.example.members' },
+        },
+      },
       { extends: true, test: { name: 'infra', include: ['test/infra/**/*.test.ts'], testTimeout: 120_000 } },
       {
         extends: true,

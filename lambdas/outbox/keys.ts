@@ -147,4 +147,3 @@ export function idempotencyKey(scope: string, clientKey: string): TableKey {
   const digest = createHash('sha256').update(scope).update('\u0000').update(clientKey).digest('hex');
   return { pk: `${IDEMPOTENCY_PREFIX}${digest}`, sk: 'IDEMPOTENCY' };
 }
-

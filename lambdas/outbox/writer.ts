@@ -255,7 +255,9 @@ function translateError(error: unknown, request: OutboxWrite): unknown {
       );
     }
     if (codes.has('TransactionConflict')) {
-      return new TransactionConflictError('a concurrent transaction touched the same items', { cause: error });
+      return new TransactionConflictError('a concurrent transaction touched the same items', {
+        cause: error,
+      });
     }
     if (codes.has('ThrottlingError') || codes.has('ProvisionedThroughputExceeded')) {
       return new TransactionThrottledError('the transaction was throttled', { cause: error });

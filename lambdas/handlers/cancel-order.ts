@@ -1,0 +1,16 @@
+/** POST /orders/{id}/cancel: cancels an open order; emits `OrderCancelled`. */
+import { cancelOrder } from '../domain/orders';
+import { cancelOrderSchema } from '../domain/schemas';
+import { apiDependencies, domainContext, etag, runCommand } from '../shared/api';
+import { httpHandler, json } from '../shared/http';
+
+const deps = apiDependencies();
+
+export const handler = httpHandler(async (request) => {
+  const id = request.id();
+  request.json(cancelOrderSchema, { optional: true });
+  return runCommand(request, deps, {
+    decide: () => cancelOrder(domainContext(request, deps), id),
+    respond: (order) => json(200, order, { etag: etag(order.version) }),
+  });
+});

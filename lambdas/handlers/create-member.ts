@@ -1,0 +1,15 @@
+/** POST /members: registers a member; emits `MemberRegistered`. */
+import { registerMember } from '../domain/members';
+import { registerMemberSchema } from '../domain/schemas';
+import { apiDependencies, domainContext, etag, runCommand } from '../shared/api';
+import { httpHandler, json } from '../shared/http';
+
+const deps = apiDependencies();
+
+export const handler = httpHandler(async (request) => {
+  const input = request.json(registerMemberSchema);
+  return runCommand(request, deps, {
+    decide: () => registerMember(domainContext(request, deps), input),
+    respond: (member) => json(201, member, { location: `/members/${member.id}`, etag: etag(member.version) }),
+  });
+});

@@ -1,0 +1,17 @@
+/** PATCH /members/{id} with If-Match: updates the profile; emits `MemberProfileUpdated`. */
+import { updateMemberProfile } from '../domain/members';
+import { updateProfileSchema } from '../domain/schemas';
+import { apiDependencies, domainContext, etag, expectedVersion, runCommand } from '../shared/api';
+import { httpHandler, json } from '../shared/http';
+
+const deps = apiDependencies();
+
+export const handler = httpHandler(async (request) => {
+  const id = request.id();
+  const input = request.json(updateProfileSchema);
+  const version = expectedVersion(request);
+  return runCommand(request, deps, {
+    decide: () => updateMemberProfile(domainContext(request, deps), id, version, input),
+    respond: (member) => json(200, member, { etag: etag(member.version) }),
+  });
+});

@@ -1,0 +1,18 @@
+/**
+ * DELETE /members/{id}: the member withdraws. Personal data is erased and
+ * every open order cancelled in the same transaction; emits `MemberWithdrawn`
+ * and one `OrderCancelled` per order.
+ */
+import { withdrawMember } from '../domain/members';
+import { apiDependencies, domainContext, etag, runCommand } from '../shared/api';
+import { httpHandler, json } from '../shared/http';
+
+const deps = apiDependencies();
+
+export const handler = httpHandler(async (request) => {
+  const id = request.id();
+  return runCommand(request, deps, {
+    decide: (reservedActions) => withdrawMember(domainContext(request, deps), id, reservedActions),
+    respond: (member) => json(200, member, { etag: etag(member.version) }),
+  });
+});

@@ -1,0 +1,203 @@
+/**
+ * The HTTP edge of the API functions (API Gateway HTTP API, payload v2):
+ * request parsing and validation, problem+json responses (RFC 9457), and the
+ * one place where errors become status codes.
+ */
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import type { z } from 'zod';
+import { isId } from '../outbox/keys';
+import { logger } from './powertools';
+
+/** Largest request body the API accepts, in bytes. Every valid request is far smaller. */
+export const MAX_BODY_BYTES = 16 * 1024;
+
+/** A response of an API function. */
+export type HttpResponse = APIGatewayProxyStructuredResultV2 & { statusCode: number };
+
+/** A validation issue, pointing at the field that is wrong. */
+export interface FieldIssue {
+  readonly field: string;
+  readonly message: string;
+}
+
+/**
+ * An error whose status and message are meant for the client. Anything else
+ * that escapes a handler becomes a bare 500 with no detail.
+ */
+export class HttpError extends Error {
+  override readonly name = 'HttpError';
+  constructor(
+    readonly status: number,
+    readonly title: string,
+    readonly detail: string,
+    readonly extra: {
+      readonly errors?: readonly FieldIssue[];
+      readonly headers?: Record<string, string>;
+    } = {},
+  ) {
+    super(detail);
+  }
+}
+
+const REASONS: Record<number, string> = {
+  400: 'Bad Request',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  412: 'Precondition Failed',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
+  428: 'Precondition Required',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+/** A JSON response. */
+export function json(statusCode: number, body: unknown, headers: Record<string, string> = {}): HttpResponse {
+  return {
+    statusCode,
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  };
+}
+
+/** A problem+json response (RFC 9457). */
+export function problem(
+  status: number,
+  detail: string,
+  extra: { title?: string; errors?: readonly FieldIssue[]; headers?: Record<string, string> } = {},
+): HttpResponse {
+  const body = {
+    type: 'about:blank',
+    title: extra.title ?? REASONS[status] ?? 'Error',
+    status,
+    detail,
+    ...(extra.errors && extra.errors.length > 0 ? { errors: extra.errors } : {}),
+  };
+  return {
+    statusCode: status,
+    headers: { 'content-type': 'application/problem+json', ...extra.headers },
+    body: JSON.stringify(body),
+  };
+}
+
+/** The request as the handlers see it: validated accessors over the API Gateway event. */
+export class HttpRequest {
+  constructor(readonly event: APIGatewayProxyEventV2) {}
+
+  get method(): string {
+    return this.event.requestContext.http.method.toUpperCase();
+  }
+
+  get path(): string {
+    return this.event.rawPath;
+  }
+
+  /** A header value (HTTP API lower-cases header names). */
+  header(name: string): string | undefined {
+    const headers = this.event.headers ?? {};
+    const wanted = name.toLowerCase();
+    for (const [key, value] of Object.entries(headers)) {
+      if (key.toLowerCase() === wanted) return value;
+    }
+    return undefined;
+  }
+
+  /** The request id API Gateway assigned. */
+  get requestId(): string {
+    return this.event.requestContext.requestId;
+  }
+
+  /** A path parameter that must be a well-formed id; anything else is a 400, so no client text shapes a key. */
+  id(name = 'id'): string {
+    const value = this.event.pathParameters?.[name];
+    if (!isId(value)) {
+      throw new HttpError(
+        400,
+        'Invalid id',
+        `path parameter ${name} must be a ULID (26 characters, 0-9 and A-Z)`,
+      );
+    }
+    return value;
+  }
+
+  /** The raw body text, size-checked. */
+  bodyText(): string {
+    const raw = this.event.body ?? '';
+    const text = this.event.isBase64Encoded ? Buffer.from(raw, 'base64').toString('utf8') : raw;
+    if (Buffer.byteLength(text, 'utf8') > MAX_BODY_BYTES) {
+      throw new HttpError(
+        413,
+        REASONS[413] ?? 'Content Too Large',
+        `the body exceeds ${MAX_BODY_BYTES} bytes`,
+      );
+    }
+    return text;
+  }
+
+  /**
+   * The JSON body validated by a strict schema: wrong content type (415),
+   * oversize (413), invalid JSON, wrong types or unknown fields (400).
+   */
+  json<T>(schema: z.ZodType<T>, options: { optional?: boolean } = {}): T {
+    const text = this.bodyText();
+    if (text.trim() === '' && options.optional) return schema.parse({});
+    assertJsonContentType(this.header('content-type'));
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw new HttpError(400, 'Invalid JSON', 'the body is not valid JSON');
+    }
+    const result = schema.safeParse(parsed);
+    if (!result.success) {
+      const errors = result.error.issues.map((issue) => ({
+        field: issue.path.length > 0 ? issue.path.join('.') : '(body)',
+        message: issue.message,
+      }));
+      throw new HttpError(400, 'Invalid request body', 'the body does not match the schema', { errors });
+    }
+    return result.data;
+  }
+}
+
+function assertJsonContentType(contentType: string | undefined): void {
+  const mediaType = contentType?.split(';')[0]?.trim().toLowerCase();
+  if (mediaType !== 'application/json') {
+    throw new HttpError(415, REASONS[415] ?? 'Unsupported Media Type', 'the body must be application/json');
+  }
+}
+
+/** A route's logic: takes the parsed request, returns a response or throws. */
+export type RouteLogic = (request: HttpRequest, context: Context) => Promise<HttpResponse>;
+
+/**
+ * Wraps route logic into a Lambda handler. Errors become responses here and
+ * only here: an HttpError becomes its problem+json; anything else is logged
+ * with its stack and answered with a bare 500 (no SDK text leaks out).
+ */
+export function httpHandler(
+  logic: RouteLogic,
+): (event: APIGatewayProxyEventV2, context: Context) => Promise<HttpResponse> {
+  return async (event, context) => {
+    const request = new HttpRequest(event);
+    try {
+      return await logic(request, context);
+    } catch (error) {
+      if (error instanceof HttpError) {
+        return problem(error.status, error.detail, {
+          title: error.title,
+          ...(error.extra.errors ? { errors: error.extra.errors } : {}),
+          ...(error.extra.headers ? { headers: error.extra.headers } : {}),
+        });
+      }
+      logger.error('request failed', {
+        error,
+        routeKey: event.routeKey,
+        requestId: event.requestContext.requestId,
+      });
+      return problem(500, 'an internal error occurred');
+    }
+  };
+}
