@@ -7,6 +7,7 @@ import { httpHandler, problem } from '../shared/http';
 import { API_ROUTES } from './api-routes';
 
 interface PathRule {
+  readonly path: string;
   readonly pattern: RegExp;
   readonly methods: string[];
 }
@@ -15,10 +16,14 @@ interface PathRule {
 const RULES: PathRule[] = [];
 for (const route of API_ROUTES) {
   const [method = '', path = ''] = route.routeKey.split(' ');
-  const source = `^${path.replace(/\{[^/]+\}/g, '[^/]+')}/?$`;
-  const rule = RULES.find((candidate) => candidate.pattern.source === source);
+  const rule = RULES.find((candidate) => candidate.path === path);
   if (rule) rule.methods.push(method);
-  else RULES.push({ pattern: new RegExp(source), methods: [method] });
+  else
+    RULES.push({
+      path,
+      pattern: new RegExp(`^${path.replace(/\{[^/]+\}/g, '[^/]+')}/?$`),
+      methods: [method],
+    });
 }
 
 export const handler = httpHandler(async (request) => {

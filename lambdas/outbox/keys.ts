@@ -6,6 +6,7 @@
  * a key, so a client can never write `#` or another entity's prefix into one.
  */
 import { createHash } from 'node:crypto';
+import { OutboxError } from './errors';
 
 /** Attribute names of the table's primary key. */
 export const PK = 'pk';
@@ -43,8 +44,8 @@ export interface TableKey {
 }
 
 /** Thrown when a value is not fit to become part of a key. */
-export class InvalidKeyPartError extends Error {
-  override readonly name = 'InvalidKeyPartError';
+export class InvalidKeyPartError extends OutboxError {
+  override name = 'InvalidKeyPartError';
   constructor(
     readonly part: string,
     readonly value: unknown,
@@ -146,4 +147,11 @@ export function pendingSkBefore(isoTime: string): string {
 export function idempotencyKey(scope: string, clientKey: string): TableKey {
   const digest = createHash('sha256').update(scope).update('\u0000').update(clientKey).digest('hex');
   return { pk: `${IDEMPOTENCY_PREFIX}${digest}`, sk: 'IDEMPOTENCY' };
+}
+
+/** Partition of a consumer's idempotency records (Powertools Idempotency's static partition key). */
+export function idempotencyPartition(consumerName: string): string {
+  if (!/^[a-z][a-z0-9-]{0,63}$/.test(consumerName))
+    throw new InvalidKeyPartError('consumerName', consumerName);
+  return `${IDEMPOTENCY_PREFIX}CONSUMER#${consumerName}`;
 }

@@ -85,11 +85,12 @@ export function expectedVersion(request: HttpRequest): number {
   if (header === undefined || header.trim() === '') {
     throw new HttpError(428, 'Precondition Required', 'send If-Match with the version you last read');
   }
-  const match = /^\s*(?:W\/)?"?([1-9][0-9]{0,11})"?\s*$/.exec(header);
-  if (!match?.[1]) {
+  const match = /^\s*(?:W\/)?(?:"([1-9][0-9]{0,11})"|([1-9][0-9]{0,11}))\s*$/.exec(header);
+  const version = match?.[1] ?? match?.[2];
+  if (!version) {
     throw new HttpError(400, 'Invalid If-Match', 'If-Match must be a version number, e.g. "3"');
   }
-  return Number(match[1]);
+  return Number(version);
 }
 
 interface StoredResponse {
@@ -132,7 +133,13 @@ export async function runCommand<T>(
   }
 
   for (let attempt = 1; ; attempt++) {
-    const plan = await command.decide(record ? 1 : 0);
+    let plan: Plan<T>;
+    try {
+      plan = await command.decide(record ? 1 : 0);
+    } catch (error) {
+      if (error instanceof StaleReadError && attempt < MAX_ATTEMPTS) continue;
+      throw toHttpError(error);
+    }
     const response = command.respond(plan.result);
     const writes = [...plan.writes];
     if (record) {

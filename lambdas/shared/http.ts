@@ -152,10 +152,14 @@ export class HttpRequest {
     }
     const result = schema.safeParse(parsed);
     if (!result.success) {
-      const errors = result.error.issues.map((issue) => ({
-        field: issue.path.length > 0 ? issue.path.join('.') : '(body)',
-        message: issue.message,
-      }));
+      const errors = result.error.issues.flatMap((issue): FieldIssue[] => {
+        const at = issue.path.map(String);
+        // An unknown field is named in `field` itself, not only in the message.
+        if (issue.code === 'unrecognized_keys') {
+          return issue.keys.map((key) => ({ field: [...at, key].join('.'), message: 'unknown field' }));
+        }
+        return [{ field: at.length > 0 ? at.join('.') : '(body)', message: issue.message }];
+      });
       throw new HttpError(400, 'Invalid request body', 'the body does not match the schema', { errors });
     }
     return result.data;

@@ -1,0 +1,545 @@
+import {
+  DynamoDBClient,
+  IdempotentParameterMismatchException,
+  InternalServerError,
+  TransactionCanceledException,
+  TransactionInProgressException,
+} from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import { allCustomMatcher } from 'aws-sdk-client-mock-vitest';
+import type {} from 'aws-sdk-client-mock-vitest/extend';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  ConditionFailedError,
+  type EntityWrite,
+  IdempotencyKeyMismatchError,
+  InvalidKeyPartError,
+  InvalidWriteError,
+  MAX_ITEM_BYTES,
+  MAX_PUT_EVENTS_BYTES,
+  MAX_TRANSACTION_BYTES,
+  type NewEvent,
+  OutboxLimitError,
+  OutboxWriter,
+  pendingShard,
+  TransactionConflictError,
+  TransactionInProgressError,
+  TransactionThrottledError,
+} from '../../lambdas/outbox';
+
+expect.extend(allCustomMatcher);
+
+const ddb = mockClient(DynamoDBDocumentClient);
+const client = DynamoDBDocumentClient.from(new DynamoDBClient({}));
+
+const TABLE = 'outbox-unit';
+const SOURCE = 'com.example.test';
+const NOW = new Date('2026-03-01T12:00:00.000Z');
+const MEMBER_ID = '01JNQ8Z6Y2X3W4V5T6S7R8P9QA';
+const ORDER_ID = '01JNQ8Z6Y2X3W4V5T6S7R8P001';
+
+function newWriter(): OutboxWriter {
+  let next = 0;
+  return new OutboxWriter({
+    tableName: TABLE,
+    source: SOURCE,
+    client,
+    now: () => NOW,
+    newEventId: () => `evt-${++next}`,
+  });
+}
+
+function memberPut(id = MEMBER_ID, extra: Record<string, unknown> = {}): EntityWrite {
+  return {
+    label: 'member',
+    Put: {
+      Item: { pk: `MEMBER#${id}`, sk: 'MEMBER', id, version: 1, ...extra },
+      ConditionExpression: 'attribute_not_exists(pk)',
+    },
+  };
+}
+
+function memberEvent(overrides: Partial<NewEvent> = {}): NewEvent {
+  return {
+    eventType: 'MemberRegistered',
+    aggregateType: 'MEMBER',
+    aggregateId: MEMBER_ID,
+    sequence: 1,
+    data: { memberId: MEMBER_ID },
+    ...overrides,
+  };
+}
+
+/** The items of the one TransactWriteItems the mock received. */
+function sentItems() {
+  const calls = ddb.commandCalls(TransactWriteCommand);
+  expect(calls).toHaveLength(1);
+  return calls[0]?.args[0].input.TransactItems ?? [];
+}
+
+/** The error a promise rejects with; fails the test when it resolves. */
+async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => {
+      throw new Error('expected the promise to reject');
+    },
+    (error: unknown) => error,
+  );
+}
+
+function expectInstance<T>(value: unknown, type: abstract new (...args: never[]) => T): T {
+  expect(value).toBeInstanceOf(type);
+  return value as T;
+}
+
+function cancelled(
+  reasons: { Code: string; Item?: Record<string, unknown> }[],
+): TransactionCanceledException {
+  return new TransactionCanceledException({
+    message: 'Transaction cancelled, please refer cancellation reasons for specific reasons',
+    $metadata: {},
+    CancellationReasons: reasons.map((reason) => ({
+      Code: reason.Code,
+      ...(reason.Item ? { Item: marshall(reason.Item) } : {}),
+    })),
+  });
+}
+
+/** A string of `bytes` ASCII characters. */
+function text(bytes: number): string {
+  return 'x'.repeat(bytes);
+}
+
+describe('writer', () => {
+  beforeEach(() => {
+    ddb.on(TransactWriteCommand).resolves({});
+  });
+
+  afterEach(() => {
+    ddb.reset();
+  });
+
+  describe('transaction shape', () => {
+    it('sends one TransactWriteItems with the entity writes first, then one outbox Put per event', async () => {
+      const writer = newWriter();
+      const memberUpdate: EntityWrite = {
+        label: 'order-member',
+        Update: {
+          Key: { pk: `ORDER#${ORDER_ID}`, sk: 'ORDER' },
+          UpdateExpression: 'SET #status = :s',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':s': 'cancelled' },
+        },
+      };
+
+      await writer.write({
+        writes: [memberPut(), memberUpdate],
+        events: [memberEvent(), memberEvent({ eventType: 'MemberProfileUpdated', sequence: 2 })],
+      });
+
+      expect(ddb).toHaveReceivedCommandTimes(TransactWriteCommand, 1);
+      const items = sentItems();
+      expect(items).toHaveLength(4);
+      expect(items[0]).toEqual({
+        Put: {
+          TableName: TABLE,
+          Item: { pk: `MEMBER#${MEMBER_ID}`, sk: 'MEMBER', id: MEMBER_ID, version: 1 },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        },
+      });
+      expect(items[1]).toEqual({ Update: { TableName: TABLE, ...memberUpdate.Update } });
+      expect(items[2]?.Put).toMatchObject({
+        TableName: TABLE,
+        Item: { pk: `MEMBER#${MEMBER_ID}`, sk: 'OUTBOX#000000000001', eventType: 'MemberRegistered' },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      });
+      expect(items[3]?.Put).toMatchObject({
+        TableName: TABLE,
+        Item: { pk: `MEMBER#${MEMBER_ID}`, sk: 'OUTBOX#000000000002', eventType: 'MemberProfileUpdated' },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      });
+    });
+
+    it('stores the envelope fields, the source and the pending index keys on each outbox item', async () => {
+      const writer = newWriter();
+
+      await writer.write({ writes: [memberPut()], events: [memberEvent({ sequence: 12 })] });
+
+      const outbox = sentItems()[1]?.Put?.Item;
+      expect(outbox).toEqual({
+        pk: `MEMBER#${MEMBER_ID}`,
+        sk: 'OUTBOX#000000000012',
+        eventId: 'evt-1',
+        eventType: 'MemberRegistered',
+        source: SOURCE,
+        aggregateType: 'MEMBER',
+        aggregateId: MEMBER_ID,
+        sequence: 12,
+        occurredAt: NOW.toISOString(),
+        correlationId: 'evt-1',
+        data: { memberId: MEMBER_ID },
+        pendingPk: `PENDING#${pendingShard(MEMBER_ID)}`,
+        pendingSk: `${NOW.toISOString()}#MEMBER#${MEMBER_ID}#000000000012`,
+      });
+    });
+
+    it('keeps the event id, time, correlation id and trace header the caller gives', async () => {
+      const writer = newWriter();
+      const event = memberEvent({
+        eventId: 'given-id',
+        occurredAt: '2026-02-01T00:00:00.000Z',
+        correlationId: 'corr-1',
+        traceHeader: 'Root=1-65f0a1b2-0123456789abcdef01234567',
+      });
+
+      const result = await writer.write({ writes: [], events: [event] });
+
+      const outbox = sentItems()[0]?.Put?.Item;
+      expect(outbox).toMatchObject({
+        eventId: 'given-id',
+        occurredAt: '2026-02-01T00:00:00.000Z',
+        correlationId: 'corr-1',
+        traceHeader: 'Root=1-65f0a1b2-0123456789abcdef01234567',
+        pendingSk: `2026-02-01T00:00:00.000Z#MEMBER#${MEMBER_ID}#000000000001`,
+      });
+      expect(result.events).toEqual([outbox]);
+    });
+
+    it('sends no ClientRequestToken without an idempotency key', async () => {
+      const writer = newWriter();
+
+      await writer.write({ writes: [memberPut()], events: [memberEvent()] });
+
+      const input = ddb.commandCalls(TransactWriteCommand)[0]?.args[0].input;
+      expect(input).toBeDefined();
+      expect(input).not.toHaveProperty('ClientRequestToken');
+    });
+
+    it('sends a ClientRequestToken of at most 36 characters that is stable for the same idempotency key', async () => {
+      const writer = newWriter();
+      const key = 'IDEMPOTENCY#some-long-client-key-that-is-far-longer-than-thirty-six-characters#1';
+      const request = { writes: [memberPut()], events: [memberEvent()], idempotencyKey: key };
+
+      await writer.write(request);
+      await writer.write(request);
+      await writer.write({ ...request, idempotencyKey: `${key}x` });
+
+      const tokens = ddb
+        .commandCalls(TransactWriteCommand)
+        .map((call) => call.args[0].input.ClientRequestToken);
+      expect(tokens).toHaveLength(3);
+      for (const token of tokens) {
+        expect(token).toMatch(/^[A-Za-z0-9_-]{1,36}$/);
+        expect(key).not.toContain(token);
+      }
+      expect(tokens[1]).toBe(tokens[0]);
+      expect(tokens[2]).not.toBe(tokens[0]);
+    });
+  });
+
+  describe('limits, checked before any AWS call', () => {
+    it('accepts exactly 100 actions', async () => {
+      const writer = newWriter();
+      const events = Array.from({ length: 99 }, (_, index) => memberEvent({ sequence: index + 1 }));
+
+      await writer.write({ writes: [memberPut()], events });
+
+      expect(sentItems()).toHaveLength(100);
+    });
+
+    it('refuses 101 actions with OutboxLimitError for actions', async () => {
+      const writer = newWriter();
+      const events = Array.from({ length: 100 }, (_, index) => memberEvent({ sequence: index + 1 }));
+
+      const error = await rejectionOf(writer.write({ writes: [memberPut()], events }));
+
+      expect(expectInstance(error, OutboxLimitError)).toMatchObject({
+        limit: 'actions',
+        actual: 101,
+        max: 100,
+      });
+      expect(ddb).not.toHaveReceivedAnyCommand();
+    });
+
+    it('refuses an item over 400 KB with OutboxLimitError for itemBytes', async () => {
+      const writer = newWriter();
+      const big = memberPut(MEMBER_ID, { blob: text(MAX_ITEM_BYTES) });
+
+      const error = await rejectionOf(writer.write({ writes: [big], events: [memberEvent()] }));
+
+      const limit = expectInstance(error, OutboxLimitError);
+      expect(limit.limit).toBe('itemBytes');
+      expect(limit.actual).toBeGreaterThan(MAX_ITEM_BYTES);
+      expect(ddb).not.toHaveReceivedAnyCommand();
+    });
+
+    it('refuses an Update whose values exceed 400 KB', async () => {
+      const writer = newWriter();
+      const update: EntityWrite = {
+        Update: {
+          Key: { pk: `MEMBER#${MEMBER_ID}`, sk: 'MEMBER' },
+          UpdateExpression: 'SET #blob = :blob',
+          ExpressionAttributeNames: { '#blob': 'blob' },
+          ExpressionAttributeValues: { ':blob': text(MAX_ITEM_BYTES + 1) },
+        },
+      };
+
+      const error = await rejectionOf(writer.write({ writes: [update], events: [] }));
+
+      expect(expectInstance(error, OutboxLimitError).limit).toBe('itemBytes');
+      expect(ddb).not.toHaveReceivedAnyCommand();
+    });
+
+    it('refuses a transaction over 4 MB made of items under 400 KB with OutboxLimitError for transactionBytes', async () => {
+      const writer = newWriter();
+      const itemBytes = MAX_ITEM_BYTES - 10 * 1024;
+      const count = Math.floor(MAX_TRANSACTION_BYTES / itemBytes) + 1;
+      const writes = Array.from({ length: count }, (_, index) =>
+        memberPut(`01JNQ8Z6Y2X3W4V5T6S7R8P${String(index).padStart(3, '0')}`, { blob: text(itemBytes) }),
+      );
+
+      const error = await rejectionOf(writer.write({ writes, events: [] }));
+
+      const limit = expectInstance(error, OutboxLimitError);
+      expect(limit.limit).toBe('transactionBytes');
+      expect(limit.actual).toBeGreaterThan(MAX_TRANSACTION_BYTES);
+      expect(ddb).not.toHaveReceivedAnyCommand();
+    });
+
+    it('refuses an event whose PutEvents entry exceeds 1 MB with OutboxLimitError for eventBytes', async () => {
+      const writer = newWriter();
+      // 180,000 control characters: 180 KB in the item, but each is 6 bytes (\u0001) in the JSON Detail.
+      const event = memberEvent({ data: { blob: '\u0001'.repeat(180_000) } });
+
+      const error = await rejectionOf(writer.write({ writes: [memberPut()], events: [event] }));
+
+      const limit = expectInstance(error, OutboxLimitError);
+      expect(limit.limit).toBe('eventBytes');
+      expect(limit.actual).toBeGreaterThan(MAX_PUT_EVENTS_BYTES);
+      expect(limit.subject).toContain('MemberRegistered');
+      expect(ddb).not.toHaveReceivedAnyCommand();
+    });
+
+    it('counts multi-byte characters of an event in bytes', async () => {
+      const writer = newWriter();
+      // 350,000 three-byte characters: about 1.05 MB in UTF-8, though only 350,000 UTF-16 units.
+      const event = memberEvent({ data: { blob: '€'.repeat(350_000) } });
+
+      const error = await rejectionOf(writer.write({ writes: [], events: [event] }));
+
+      expect(expectInstance(error, OutboxLimitError).limit).toBe('eventBytes');
+      expect(ddb).not.toHaveReceivedAnyCommand();
+    });
+  });
+
+  describe('malformed requests, refused before any AWS call', () => {
+    it('refuses two writes to one item with InvalidWriteError', async () => {
+      const writer = newWriter();
+      const check: EntityWrite = {
+        ConditionCheck: {
+          Key: { pk: `MEMBER#${MEMBER_ID}`, sk: 'MEMBER' },
+          ConditionExpression: 'attribute_exists(pk)',
+        },
+      };
+
+      const error = await rejectionOf(writer.write({ writes: [memberPut(), check], events: [] }));
+
+      expect(error).toBeInstanceOf(InvalidWriteError);
+      expect(ddb).not.toHaveReceivedAnyCommand();
+    });
+
+    it('refuses two events with the same sequence of one aggregate with InvalidWriteError', async () => {
+      const writer = newWriter();
+
+      const error = await rejectionOf(
+        writer.write({
+          writes: [],
+          events: [memberEvent(), memberEvent({ eventType: 'MemberProfileUpdated' })],
+        }),
+      );
+
+      expect(error).toBeInstanceOf(InvalidWriteError);
+      expect(ddb).not.toHaveReceivedAnyCommand();
+    });
+
+    it.each(['', 'Member Registered', 'member#registered', '1Member', 'a'.repeat(129)])(
+      'refuses the event type %j with InvalidWriteError',
+      async (eventType) => {
+        const writer = newWriter();
+
+        const error = await rejectionOf(writer.write({ writes: [], events: [memberEvent({ eventType })] }));
+
+        expect(error).toBeInstanceOf(InvalidWriteError);
+        expect(ddb).not.toHaveReceivedAnyCommand();
+      },
+    );
+
+    it.each(['abc', `MEMBER#${MEMBER_ID}`, MEMBER_ID.toLowerCase(), ''])(
+      'refuses the malformed aggregate id %j',
+      async (aggregateId) => {
+        const writer = newWriter();
+
+        const error = await rejectionOf(writer.write({ writes: [], events: [memberEvent({ aggregateId })] }));
+
+        expect(expectInstance(error, InvalidKeyPartError).part).toBe('aggregateId');
+        expect(ddb).not.toHaveReceivedAnyCommand();
+      },
+    );
+
+    it.each(['member', 'MEMBER#X', ''])('refuses the malformed aggregate type %j', async (aggregateType) => {
+      const writer = newWriter();
+
+      const error = await rejectionOf(writer.write({ writes: [], events: [memberEvent({ aggregateType })] }));
+
+      expect(expectInstance(error, InvalidKeyPartError).part).toBe('aggregateType');
+      expect(ddb).not.toHaveReceivedAnyCommand();
+    });
+
+    it.each([0, -1, 1.5])('refuses the sequence %d', async (sequence) => {
+      const writer = newWriter();
+
+      const error = await rejectionOf(writer.write({ writes: [], events: [memberEvent({ sequence })] }));
+
+      expect(expectInstance(error, InvalidKeyPartError).part).toBe('sequence');
+      expect(ddb).not.toHaveReceivedAnyCommand();
+    });
+  });
+
+  describe('errors of a sent transaction', () => {
+    const orderUpdate: EntityWrite = {
+      label: 'order',
+      Update: {
+        Key: { pk: `ORDER#${ORDER_ID}`, sk: 'ORDER' },
+        UpdateExpression: 'SET #status = :cancelled',
+        ConditionExpression: '#status = :open',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':cancelled': 'cancelled', ':open': 'open' },
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      },
+    };
+    const unlabelledCheck: EntityWrite = {
+      ConditionCheck: {
+        Key: { pk: 'MEMBER#01JNQ8Z6Y2X3W4V5T6S7R8P002', sk: 'MEMBER' },
+        ConditionExpression: 'attribute_exists(pk)',
+      },
+    };
+
+    it('turns a failed condition on entity write k into ConditionFailedError naming its label with the old item', async () => {
+      const writer = newWriter();
+      const oldOrder = { pk: `ORDER#${ORDER_ID}`, sk: 'ORDER', status: 'cancelled', version: 2 };
+      const sdkError = cancelled([
+        { Code: 'None' },
+        { Code: 'ConditionalCheckFailed', Item: oldOrder },
+        { Code: 'None' },
+        { Code: 'None' },
+      ]);
+      ddb.on(TransactWriteCommand).rejects(sdkError);
+
+      const error = await rejectionOf(
+        writer.write({ writes: [memberPut(), orderUpdate, unlabelledCheck], events: [memberEvent()] }),
+      );
+
+      const failed = expectInstance(error, ConditionFailedError);
+      expect(failed.failures).toEqual([
+        { index: 1, label: 'order', kind: 'entity', code: 'ConditionalCheckFailed', item: oldOrder },
+      ]);
+      expect(failed.failureOf('order')?.item).toEqual(oldOrder);
+      expect(failed.failureOf('member')).toBeUndefined();
+      expect(failed.cause).toBe(sdkError);
+    });
+
+    it('labels an unlabelled entity write by its position', async () => {
+      const writer = newWriter();
+      ddb
+        .on(TransactWriteCommand)
+        .rejects(cancelled([{ Code: 'None' }, { Code: 'None' }, { Code: 'ConditionalCheckFailed' }]));
+
+      const error = await rejectionOf(
+        writer.write({ writes: [memberPut(), orderUpdate, unlabelledCheck], events: [] }),
+      );
+
+      expect(expectInstance(error, ConditionFailedError).failures).toEqual([
+        { index: 2, label: 'write:2', kind: 'entity', code: 'ConditionalCheckFailed' },
+      ]);
+    });
+
+    it('labels a failure on an event Put as event:<type> of kind event', async () => {
+      const writer = newWriter();
+      ddb
+        .on(TransactWriteCommand)
+        .rejects(cancelled([{ Code: 'None' }, { Code: 'None' }, { Code: 'ConditionalCheckFailed' }]));
+
+      const error = await rejectionOf(
+        writer.write({
+          writes: [memberPut()],
+          events: [memberEvent(), memberEvent({ eventType: 'MemberProfileUpdated', sequence: 2 })],
+        }),
+      );
+
+      const failed = expectInstance(error, ConditionFailedError);
+      expect(failed.failures).toEqual([
+        { index: 2, label: 'event:MemberProfileUpdated', kind: 'event', code: 'ConditionalCheckFailed' },
+      ]);
+    });
+
+    it('turns TransactionConflict into a retryable TransactionConflictError', async () => {
+      const writer = newWriter();
+      const sdkError = cancelled([{ Code: 'TransactionConflict' }, { Code: 'None' }]);
+      ddb.on(TransactWriteCommand).rejects(sdkError);
+
+      const error = await rejectionOf(writer.write({ writes: [memberPut()], events: [memberEvent()] }));
+
+      const conflict = expectInstance(error, TransactionConflictError);
+      expect(conflict.retryable).toBe(true);
+      expect(conflict.cause).toBe(sdkError);
+    });
+
+    it('turns throttling into a retryable TransactionThrottledError', async () => {
+      const writer = newWriter();
+      ddb.on(TransactWriteCommand).rejects(cancelled([{ Code: 'ThrottlingError' }, { Code: 'None' }]));
+
+      const error = await rejectionOf(writer.write({ writes: [memberPut()], events: [memberEvent()] }));
+
+      expect(expectInstance(error, TransactionThrottledError).retryable).toBe(true);
+    });
+
+    it('turns IdempotentParameterMismatchException into IdempotencyKeyMismatchError', async () => {
+      const writer = newWriter();
+      const sdkError = new IdempotentParameterMismatchException({ message: 'mismatch', $metadata: {} });
+      ddb.on(TransactWriteCommand).rejects(sdkError);
+
+      const error = await rejectionOf(
+        writer.write({ writes: [memberPut()], events: [memberEvent()], idempotencyKey: 'key-1' }),
+      );
+
+      const mismatch = expectInstance(error, IdempotencyKeyMismatchError);
+      expect(mismatch.retryable).toBe(false);
+      expect(mismatch.cause).toBe(sdkError);
+    });
+
+    it('turns TransactionInProgressException into a retryable TransactionInProgressError', async () => {
+      const writer = newWriter();
+      ddb
+        .on(TransactWriteCommand)
+        .rejects(new TransactionInProgressException({ message: 'in progress', $metadata: {} }));
+
+      const error = await rejectionOf(
+        writer.write({ writes: [memberPut()], events: [memberEvent()], idempotencyKey: 'key-1' }),
+      );
+
+      expect(expectInstance(error, TransactionInProgressError).retryable).toBe(true);
+    });
+
+    it('passes an unknown SDK error through unchanged', async () => {
+      const writer = newWriter();
+      const sdkError = new InternalServerError({ message: 'internal', $metadata: {} });
+      ddb.on(TransactWriteCommand).rejects(sdkError);
+
+      const error = await rejectionOf(writer.write({ writes: [memberPut()], events: [memberEvent()] }));
+
+      expect(error).toBe(sdkError);
+    });
+  });
+});
