@@ -1,0 +1,145 @@
+/**
+ * The relay: a Lambda function on the table's stream that forwards every
+ * committed outbox item to the event bus (DESIGN.md section 4).
+ */
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as events from 'aws-cdk-lib/aws-events';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { OUTBOX_PREFIX, PENDING_PK, SK } from '../lambdas/outbox/keys';
+import { ENV } from '../lambdas/shared/env';
+import { ServiceFunction } from './service-function';
+
+/** Properties of an {@link OutboxRelay}. */
+export interface OutboxRelayProps {
+  /** The outbox table; its stream must carry new images. */
+  readonly table: dynamodb.ITable;
+  /** The bus the relay publishes to. */
+  readonly eventBus: events.IEventBus;
+  /**
+   * Hours a delivered outbox item lives before TTL deletes it.
+   * @default 24
+   */
+  readonly deliveredTtlHours?: number;
+  /**
+   * Stream records per invocation.
+   * @default 100
+   */
+  readonly batchSize?: number;
+  /**
+   * How long the poller gathers records before it invokes.
+   * @default Duration.seconds(1)
+   */
+  readonly maxBatchingWindow?: Duration;
+  /**
+   * Retries of a failing batch before the poller gives up on it and sends its
+   * metadata to the on-failure queue. Bounded, so one batch cannot hold its
+   * shard for the stream's whole 24 h retention.
+   * @default 10
+   */
+  readonly retryAttempts?: number;
+  /**
+   * Records older than this are not retried but sent to the on-failure queue.
+   * Short of the stream's 24 h retention on purpose: the pending-index sweeper
+   * republishes anything left undelivered, so giving up early unblocks the
+   * shard without losing an event.
+   * @default Duration.hours(6)
+   */
+  readonly maxRecordAge?: Duration;
+  /**
+   * Concurrent batches per shard. Above 1 Lambda keeps order only per item,
+   * not per aggregate, so leave it at 1 unless order does not matter.
+   * @default 1
+   */
+  readonly parallelizationFactor?: number;
+  /**
+   * Memory of the relay function in MB.
+   * @default 1024
+   */
+  readonly memorySize?: number;
+  /**
+   * Timeout of the relay function; retries of throttled entries happen within it.
+   * @default Duration.seconds(60)
+   */
+  readonly timeout?: Duration;
+  /**
+   * What happens to the queues and the log group when they leave the stack.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+}
+
+/**
+ * The relay function, its event source mapping, the poison queue for events
+ * that can never be published, and the on-failure queue for batches the
+ * poller gave up on.
+ */
+export class OutboxRelay extends Construct {
+  /** The relay function (handler `relay`). */
+  readonly function: ServiceFunction;
+  /** Poison events: the full item and the reason it could not be published. */
+  readonly poisonQueue: sqs.Queue;
+  /** Metadata (shard, sequence range) of batches the poller gave up on; an alarm signal. */
+  readonly onFailureQueue: sqs.Queue;
+  /** The stream event source of the relay. */
+  readonly eventSource: DynamoEventSource;
+
+  constructor(scope: Construct, id: string, props: OutboxRelayProps) {
+    super(scope, id);
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    const deliveredTtlHours = props.deliveredTtlHours ?? 24;
+    if (!(Number.isFinite(deliveredTtlHours) && deliveredTtlHours > 0)) {
+      throw new Error(`deliveredTtlHours must be a positive number, got ${deliveredTtlHours}`);
+    }
+
+    const queueProps: sqs.QueueProps = {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+      removalPolicy,
+    };
+    this.poisonQueue = new sqs.Queue(this, 'PoisonQueue', queueProps);
+    this.onFailureQueue = new sqs.Queue(this, 'OnFailureQueue', queueProps);
+
+    this.function = new ServiceFunction(this, 'Function', {
+      handlerName: 'relay',
+      serviceName: 'outbox-relay',
+      memorySize: props.memorySize ?? 1024,
+      timeout: props.timeout ?? Duration.seconds(60),
+      environment: { [ENV.DELIVERED_TTL_HOURS]: String(deliveredTtlHours) },
+      removalPolicy,
+    });
+    // Marks are Update actions in TransactWriteItems and UpdateItem calls:
+    // both are authorized by dynamodb:UpdateItem alone.
+    this.function.useTable(props.table, ['UpdateItem']);
+    this.function.useEventBus(props.eventBus);
+    this.function.useQueue(this.poisonQueue, ENV.POISON_QUEUE_URL);
+
+    this.eventSource = new DynamoEventSource(props.table, {
+      startingPosition: lambda.StartingPosition.TRIM_HORIZON,
+      batchSize: props.batchSize ?? 100,
+      maxBatchingWindow: props.maxBatchingWindow ?? Duration.seconds(1),
+      reportBatchItemFailures: true,
+      bisectBatchOnError: true,
+      retryAttempts: props.retryAttempts ?? 10,
+      maxRecordAge: props.maxRecordAge ?? Duration.hours(6),
+      parallelizationFactor: props.parallelizationFactor ?? 1,
+      onFailure: new SqsDlq(this.onFailureQueue),
+      // A DynamoDB mapping filters only on the `dynamodb` key, not `eventName`:
+      // an outbox INSERT has the pending marker in its new image, a delivered
+      // mark removes it, and a TTL delete has no new image at all.
+      filters: [
+        lambda.FilterCriteria.filter({
+          dynamodb: {
+            Keys: { [SK]: { S: lambda.FilterRule.beginsWith(OUTBOX_PREFIX) } },
+            NewImage: { [PENDING_PK]: { S: lambda.FilterRule.exists() } },
+          },
+        }),
+      ],
+    });
+    this.function.addEventSource(this.eventSource);
+  }
+}

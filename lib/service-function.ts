@@ -1,0 +1,259 @@
+/**
+ * The project's one Lambda wrapper: every function is a `ServiceFunction`, so
+ * runtime, architecture, logging, tracing and bundling are decided here once.
+ * Resources reach a function only through its `use...` methods, which set the
+ * environment variable and the matching IAM grant together.
+ */
+import { fileURLToPath } from 'node:url';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import type { Construct } from 'constructs';
+import { ENV } from '../lambdas/shared/env';
+
+/** The repository root: the bundler's project root and where the lockfile lives. */
+const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
+/** Where handler entry points live; `handlerName` is a file name in it. */
+export const HANDLERS_DIR = fileURLToPath(new URL('../lambdas/handlers/', import.meta.url));
+/** Handler names are file names without extension; nothing that could leave the folder. */
+const HANDLER_NAME_PATTERN = /^[a-z][a-z0-9-]*$/;
+
+/** Namespace of the functions' CloudWatch metrics (Powertools Metrics). */
+export const METRICS_NAMESPACE = 'Outbox';
+
+/**
+ * Lambda runtime of every function. `nodejs20.x` can no longer be created and
+ * `nodejs22.x` is deprecated on 2027-04-30 (DESIGN.md section 8).
+ */
+export const SERVICE_RUNTIME = lambda.Runtime.NODEJS_24_X;
+
+/** Name of an environment variable the functions read (see `ENV` in lambdas/shared/env.ts). */
+export type EnvName = (typeof ENV)[keyof typeof ENV];
+
+/** A DynamoDB item action a function may be granted on a table. */
+export type TableAction =
+  | 'GetItem'
+  | 'BatchGetItem'
+  | 'PutItem'
+  | 'UpdateItem'
+  | 'DeleteItem'
+  | 'BatchWriteItem'
+  | 'ConditionCheckItem'
+  | 'Query'
+  | 'Scan';
+
+/** A DynamoDB action that applies to a secondary index. */
+export type IndexAction = 'Query' | 'Scan';
+
+/** Access to one secondary index of a table. */
+export interface IndexAccess {
+  /** The index name, e.g. `PENDING_INDEX`. */
+  readonly indexName: string;
+  /** The actions allowed on the index. */
+  readonly actions: readonly IndexAction[];
+}
+
+/** Variables naming a resource: only the `use...` methods set them, each with its grant. */
+const RESOURCE_VARIABLES: ReadonlySet<string> = new Set<EnvName>([
+  ENV.TABLE_NAME,
+  ENV.EVENT_BUS_NAME,
+  ENV.POISON_QUEUE_URL,
+]);
+
+/** Item actions that write, hence need the table key's encrypt rights when it is customer managed. */
+const WRITE_ACTIONS: ReadonlySet<TableAction> = new Set([
+  'PutItem',
+  'UpdateItem',
+  'DeleteItem',
+  'BatchWriteItem',
+]);
+
+/** Properties of a {@link ServiceFunction}. */
+export interface ServiceFunctionProps {
+  /**
+   * File name, without extension, of the entry point in `lambdas/handlers/`;
+   * the file exports `handler`.
+   */
+  readonly handlerName: string;
+  /**
+   * Description shown in the console.
+   * @default `lambdas/handlers/<handlerName>.ts`
+   */
+  readonly description?: string;
+  /**
+   * Powertools service name (`POWERTOOLS_SERVICE_NAME`): the `service` key of
+   * every log line and the `service` metric dimension.
+   * @default the handler name
+   */
+  readonly serviceName?: string;
+  /**
+   * Memory in MB; CPU scales with it.
+   * @default 512
+   */
+  readonly memorySize?: number;
+  /**
+   * Function timeout.
+   * @default Duration.seconds(10)
+   */
+  readonly timeout?: Duration;
+  /**
+   * Plain configuration variables. Variables naming a resource are set by the
+   * `use...` methods instead, together with their grant.
+   * @default - only the Powertools and Node variables
+   */
+  readonly environment?: Readonly<Record<string, string>>;
+  /**
+   * Retention of the function's log group.
+   * @default logs.RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: logs.RetentionDays;
+  /**
+   * What happens to the function's log group when it leaves the stack.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+}
+
+/**
+ * A Node.js 24 arm64 Lambda function bundled locally by esbuild as ESM, with
+ * its own log group, X-Ray tracing, source maps and Powertools settings.
+ */
+export class ServiceFunction extends NodejsFunction {
+  /** The handler file name this function runs. */
+  readonly handlerName: string;
+  /** The log group the function writes to (explicit, so retention and removal are ours). */
+  readonly functionLogGroup: logs.LogGroup;
+  /** Environment variables already set by a `use...` method; each may be set once. */
+  private readonly resourceVariables = new Set<string>();
+
+  constructor(scope: Construct, id: string, props: ServiceFunctionProps) {
+    if (!HANDLER_NAME_PATTERN.test(props.handlerName)) {
+      throw new Error(`handlerName must be a file name in lambdas/handlers, got ${props.handlerName}`);
+    }
+    const resourceVariable = Object.keys(props.environment ?? {}).find((name) =>
+      RESOURCE_VARIABLES.has(name),
+    );
+    if (resourceVariable) {
+      throw new Error(
+        `${resourceVariable} is set by a use... method together with its grant, not by environment`,
+      );
+    }
+    const entry = `${HANDLERS_DIR}${props.handlerName}.ts`;
+    // A sibling of the function rather than a child: the log group must exist before `super` runs.
+    const logGroup = new logs.LogGroup(scope, `${id}LogGroup`, {
+      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+    });
+    super(scope, id, {
+      entry,
+      handler: 'handler',
+      description: props.description ?? `lambdas/handlers/${props.handlerName}.ts`,
+      runtime: SERVICE_RUNTIME,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: props.memorySize ?? 512,
+      timeout: props.timeout ?? Duration.seconds(10),
+      tracing: lambda.Tracing.ACTIVE,
+      logGroup,
+      projectRoot: PROJECT_ROOT,
+      depsLockFilePath: `${PROJECT_ROOT}package-lock.json`,
+      environment: {
+        ...props.environment,
+        POWERTOOLS_SERVICE_NAME: props.serviceName ?? props.handlerName,
+        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+        NODE_OPTIONS: '--enable-source-maps',
+      },
+      bundling: {
+        format: OutputFormat.ESM,
+        mainFields: ['module', 'main'],
+        // ESM output has no `require`; CommonJS dependencies bundled into it still call it.
+        banner: "import { createRequire } from 'module';const require = createRequire(import.meta.url);",
+        minify: true,
+        sourceMap: true,
+        sourcesContent: false,
+        target: 'node24',
+        // Bundle the AWS SDK too: the function runs the versions the lockfile pins
+        // and the tests ran, not whatever the runtime ships that month.
+        externalModules: [],
+        forceDockerBundling: false,
+      },
+    });
+    this.handlerName = props.handlerName;
+    this.functionLogGroup = logGroup;
+  }
+
+  /**
+   * Gives the function a table: sets `TABLE_NAME` and allows exactly `actions`
+   * on the table, and `index.actions` on that one index, nothing else.
+   * `TransactWriteItems` needs no action of its own: it is authorized per
+   * contained Put, Update, Delete and ConditionCheck.
+   */
+  useTable(table: dynamodb.ITable, actions: readonly TableAction[], index?: IndexAccess): void {
+    if (actions.length === 0 && (index === undefined || index.actions.length === 0)) {
+      throw new Error(`${this.node.path}: useTable needs at least one action`);
+    }
+    this.setResourceVariable(ENV.TABLE_NAME, table.tableName);
+    if (actions.length > 0) {
+      this.addToRolePolicy(
+        new iam.PolicyStatement({ actions: dynamoActions(actions), resources: [table.tableArn] }),
+      );
+    }
+    if (index && index.actions.length > 0) {
+      this.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: dynamoActions(index.actions),
+          resources: [`${table.tableArn}/index/${index.indexName}`],
+        }),
+      );
+    }
+    // Only a customer-managed key needs grants; AWS-owned and AWS-managed keys do not.
+    if (table.encryptionKey) {
+      if (actions.some((action) => WRITE_ACTIONS.has(action))) table.encryptionKey.grantEncryptDecrypt(this);
+      else table.encryptionKey.grantDecrypt(this);
+    }
+  }
+
+  /** Gives the function an event bus: sets `EVENT_BUS_NAME` and allows `events:PutEvents` on that bus. */
+  useEventBus(bus: events.IEventBus): void {
+    this.setResourceVariable(ENV.EVENT_BUS_NAME, bus.eventBusName);
+    bus.grantPutEventsTo(this);
+  }
+
+  /**
+   * Gives the function a queue to send to: sets `envName` to its URL and
+   * allows `sqs:SendMessage` (which also covers `SendMessageBatch`) on it.
+   */
+  useQueue(queue: sqs.IQueue, envName: EnvName): void {
+    this.setResourceVariable(envName, queue.queueUrl);
+    queue.grant(this, 'sqs:SendMessage');
+    queue.encryptionMasterKey?.grant(this, 'kms:GenerateDataKey*', 'kms:Decrypt');
+  }
+
+  /**
+   * Adds a plain configuration variable. Variables naming a resource
+   * (`TABLE_NAME`, `EVENT_BUS_NAME`, `POISON_QUEUE_URL`) are refused: the
+   * `use...` methods set them together with their grant.
+   */
+  override addEnvironment(key: string, value: string, options?: lambda.EnvironmentOptions): this {
+    if (RESOURCE_VARIABLES.has(key)) {
+      throw new Error(`${this.node.path}: ${key} is set by a use... method together with its grant`);
+    }
+    return super.addEnvironment(key, value, options);
+  }
+
+  private setResourceVariable(name: EnvName, value: string): void {
+    if (this.resourceVariables.has(name)) {
+      throw new Error(`${this.node.path}: ${name} is already set by another use... call`);
+    }
+    this.resourceVariables.add(name);
+    super.addEnvironment(name, value);
+  }
+}
+
+function dynamoActions(actions: readonly string[]): string[] {
+  return [...new Set(actions)].map((action) => `dynamodb:${action}`);
+}

@@ -1,0 +1,129 @@
+import { describe, expect, it } from 'vitest';
+import { OUTBOX_PREFIX, PENDING_PK, SK } from '../../lambdas/outbox/keys';
+import { arnOf, logicalIdOf, type Synthesized, synth } from '../helpers/synth';
+
+const MAPPING = 'AWS::Lambda::EventSourceMapping';
+
+function mappingOf(synthesized: Synthesized): Record<string, unknown> {
+  const mappings = Object.values(synthesized.template.findResources(MAPPING));
+  expect(mappings).toHaveLength(1);
+  return mappings[0]?.Properties as Record<string, unknown>;
+}
+
+describe('relay event source mapping', () => {
+  it('reads the table stream from the trim horizon into the relay function', () => {
+    const synthesized = synth('dev');
+    const { table } = synthesized.stack.outboxTable;
+
+    expect(mappingOf(synthesized)).toMatchObject({
+      EventSourceArn: { 'Fn::GetAtt': [logicalIdOf(table), 'StreamArn'] },
+      FunctionName: { Ref: logicalIdOf(synthesized.stack.relay.function) },
+      StartingPosition: 'TRIM_HORIZON',
+    });
+  });
+
+  it('reports partial batch failures, bisects, and gives up after bounded retries and age', () => {
+    const mapping = mappingOf(synth('dev'));
+
+    expect(mapping).toMatchObject({
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      BisectBatchOnFunctionError: true,
+      MaximumRetryAttempts: 10,
+      MaximumRecordAgeInSeconds: 6 * 60 * 60,
+      ParallelizationFactor: 1,
+      BatchSize: 100,
+      MaximumBatchingWindowInSeconds: 1,
+    });
+    expect(mapping.MaximumRecordAgeInSeconds).toBeLessThanOrEqual(24 * 60 * 60);
+  });
+
+  it('sends the metadata of abandoned batches to the on-failure queue', () => {
+    const synthesized = synth('dev');
+
+    expect(mappingOf(synthesized).DestinationConfig).toEqual({
+      OnFailure: { Destination: arnOf(synthesized.stack.relay.onFailureQueue) },
+    });
+  });
+
+  it('admits only outbox items whose new image carries the pending marker', () => {
+    const mapping = mappingOf(synth('dev')) as { FilterCriteria: { Filters: Array<{ Pattern: string }> } };
+
+    const patterns = mapping.FilterCriteria.Filters.map((filter) => JSON.parse(filter.Pattern));
+
+    expect(patterns).toEqual([
+      {
+        dynamodb: {
+          Keys: { [SK]: { S: [{ prefix: OUTBOX_PREFIX }] } },
+          NewImage: { [PENDING_PK]: { S: [{ exists: true }] } },
+        },
+      },
+    ]);
+  });
+});
+
+describe('relay function', () => {
+  it('gets the table, bus, poison queue and delivered TTL through its environment', () => {
+    const synthesized = synth('dev');
+    const { stack, template } = synthesized;
+
+    const variables =
+      template.toJSON().Resources[logicalIdOf(stack.relay.function)].Properties.Environment.Variables;
+
+    expect(variables).toMatchObject({
+      TABLE_NAME: { Ref: logicalIdOf(stack.outboxTable.table) },
+      EVENT_BUS_NAME: { Ref: logicalIdOf(stack.bus.eventBus) },
+      POISON_QUEUE_URL: { Ref: logicalIdOf(stack.relay.poisonQueue) },
+      DELIVERED_TTL_HOURS: '24',
+    });
+  });
+
+  it('passes the deliveredTtlHours prop to the relay', () => {
+    const synthesized = synth('dev', { deliveredTtlHours: 2 });
+
+    const variables =
+      synthesized.template.toJSON().Resources[logicalIdOf(synthesized.stack.relay.function)].Properties
+        .Environment.Variables;
+
+    expect(variables.DELIVERED_TTL_HOURS).toBe('2');
+  });
+});
+
+describe('relay queues', () => {
+  it.each(['poisonQueue', 'onFailureQueue'] as const)(
+    'keeps the %s encrypted for 14 days and refuses plain HTTP',
+    (name) => {
+      const synthesized = synth('dev');
+      const queue = synthesized.stack.relay[name];
+      const resources = synthesized.template.toJSON().Resources;
+
+      expect(resources[logicalIdOf(queue)].Properties).toMatchObject({
+        SqsManagedSseEnabled: true,
+        MessageRetentionPeriod: 14 * 24 * 60 * 60,
+      });
+      synthesized.template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+        Queues: [{ Ref: logicalIdOf(queue) }],
+        PolicyDocument: {
+          Statement: [
+            {
+              Effect: 'Deny',
+              Action: 'sqs:*',
+              Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+              Principal: { AWS: '*' },
+              Resource: arnOf(queue),
+            },
+          ],
+        },
+      });
+    },
+  );
+
+  it('retains the queues in prod', () => {
+    const synthesized = synth('prod');
+
+    const policy =
+      synthesized.template.toJSON().Resources[logicalIdOf(synthesized.stack.relay.poisonQueue)]
+        .DeletionPolicy;
+
+    expect(policy).toBe('Retain');
+  });
+});
