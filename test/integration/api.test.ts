@@ -1,0 +1,315 @@
+/**
+ * The API against DynamoDB Local: real transactions, real conditions, real
+ * cancellation reasons. The table is the stack's own, created from the
+ * synthesized template.
+ */
+import { DynamoDBClient, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConditionFailedError, entityKey, OutboxWriter } from '../../lambdas/outbox';
+import { createDocumentClient } from '../../lambdas/shared/clients';
+import { type LocalApi, startLocalApi } from '../../local/http-server';
+import { createTestTable } from '../helpers/local-env';
+
+let api: LocalApi;
+let tableName: string;
+let db: ReturnType<typeof createDocumentClient>;
+
+beforeAll(async () => {
+  const table = await createTestTable('api');
+  tableName = table.tableName;
+  db = createDocumentClient(new DynamoDBClient({ endpoint: table.endpoint }));
+  process.env.TABLE_NAME = tableName;
+  process.env.DYNAMODB_ENDPOINT = table.endpoint;
+  api = await startLocalApi();
+});
+
+afterAll(async () => {
+  await api?.stop();
+});
+
+interface Reply {
+  status: number;
+  headers: Headers;
+  body: Record<string, unknown>;
+}
+
+async function call(
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<Reply> {
+  const response = await fetch(`${api.url}${path}`, {
+    method,
+    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  return {
+    status: response.status,
+    headers: response.headers,
+    body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
+  };
+}
+
+async function itemsOf(pk: string): Promise<Record<string, unknown>[]> {
+  const output = await db.send(
+    new QueryCommand({
+      TableName: tableName,
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': pk },
+      ConsistentRead: true,
+    }),
+  );
+  return output.Items ?? [];
+}
+
+async function outboxOf(pk: string): Promise<Record<string, unknown>[]> {
+  return (await itemsOf(pk)).filter((item) => String(item.sk).startsWith('OUTBOX#'));
+}
+
+async function allItems(): Promise<Record<string, unknown>[]> {
+  const output = await db.send(new ScanCommand({ TableName: tableName, ConsistentRead: true }));
+  return output.Items ?? [];
+}
+
+async function register(name = 'Ada Lovelace'): Promise<{ id: string; version: number }> {
+  const reply = await call('POST', '/members', {
+    email: `${name.replace(/\W/g, '').toLowerCase()}@example.com`,
+    name,
+  });
+  expect(reply.status).toBe(201);
+  return { id: String(reply.body.id), version: Number(reply.body.version) };
+}
+
+async function placeOrder(memberId: string): Promise<Reply> {
+  return call('POST', '/orders', { memberId, items: [{ sku: 'BOOK-1', quantity: 2, unitPrice: 12.5 }] });
+}
+
+describe('write path', () => {
+  it('stores the member and its MemberRegistered event under one partition key', async () => {
+    const { id } = await register();
+
+    const items = await itemsOf(`MEMBER#${id}`);
+
+    expect(items.map((item) => item.sk).sort()).toEqual(['MEMBER', 'OUTBOX#000000000001']);
+    const [event] = await outboxOf(`MEMBER#${id}`);
+    expect(event).toMatchObject({ eventType: 'MemberRegistered', aggregateId: id, sequence: 1 });
+    expect(event?.pendingPk).toMatch(/^PENDING#\d+$/);
+  });
+
+  it('leaves neither entity nor event behind when a transaction is cancelled', async () => {
+    const { id } = await register('Withdrawn Member');
+    expect((await call('DELETE', `/members/${id}`)).status).toBe(200);
+    const before = await allItems();
+
+    const reply = await placeOrder(id);
+
+    expect(reply.status).toBe(409);
+    const after = await allItems();
+    expect(after.length).toBe(before.length);
+    expect(
+      after.filter(
+        (item) =>
+          item.eventType === 'OrderPlaced' &&
+          item.data &&
+          (item.data as { memberId?: string }).memberId === id,
+      ),
+    ).toEqual([]);
+  });
+
+  it('rolls back entity writes when one condition of the writer transaction fails', async () => {
+    const { id } = await register('Condition Check');
+    const writer = new OutboxWriter({ client: db, tableName, source: 'test' });
+    const orphanId = '01ARZ3NDEKTSV4RRFFQ69G5FAV';
+
+    const attempt = writer.write({
+      writes: [
+        { label: 'orphan', Put: { Item: { ...entityKey('ORDER', orphanId), status: 'open' } } },
+        {
+          label: 'member-is-v9',
+          ConditionCheck: {
+            Key: entityKey('MEMBER', id),
+            ConditionExpression: 'version = :v',
+            ExpressionAttributeValues: { ':v': 9 },
+          },
+        },
+      ],
+      events: [
+        { eventType: 'OrderPlaced', aggregateType: 'ORDER', aggregateId: orphanId, sequence: 1, data: {} },
+      ],
+    });
+
+    await expect(attempt).rejects.toBeInstanceOf(ConditionFailedError);
+    await expect(attempt).rejects.toMatchObject({
+      failures: [{ label: 'member-is-v9', code: 'ConditionalCheckFailed' }],
+    });
+    await expect(attempt).rejects.toSatisfy(
+      (error: ConditionFailedError) => error.cause instanceof TransactionCanceledException,
+    );
+    expect(await itemsOf(`ORDER#${orphanId}`)).toEqual([]);
+  });
+});
+
+describe('optimistic locking', () => {
+  it('lets exactly one of concurrent PATCHes with the same If-Match win, with exactly one event', async () => {
+    const { id, version } = await register('Racing Member');
+
+    const replies = await Promise.all(
+      Array.from({ length: 8 }, (_, index) =>
+        call('PATCH', `/members/${id}`, { name: `Name ${index}` }, { 'if-match': `"${version}"` }),
+      ),
+    );
+
+    const statuses = replies.map((reply) => reply.status).sort();
+    expect(statuses.filter((status) => status === 200)).toHaveLength(1);
+    expect(
+      statuses.filter((status) => status !== 200).every((status) => status === 412 || status === 409),
+    ).toBe(true);
+    const updates = (await outboxOf(`MEMBER#${id}`)).filter(
+      (item) => item.eventType === 'MemberProfileUpdated',
+    );
+    expect(updates).toHaveLength(1);
+    expect(updates[0]?.sequence).toBe(version + 1);
+  });
+
+  it('answers 412 for a stale version and 428 without If-Match', async () => {
+    const { id } = await register('Stale Reader');
+    expect((await call('PATCH', `/members/${id}`, { name: 'New' }, { 'if-match': '1' })).status).toBe(200);
+
+    const stale = await call('PATCH', `/members/${id}`, { name: 'Newer' }, { 'if-match': '1' });
+    const missing = await call('PATCH', `/members/${id}`, { name: 'Newer' });
+
+    expect(stale.status).toBe(412);
+    expect(stale.headers.get('etag')).toBe('"2"');
+    expect(missing.status).toBe(428);
+    expect((await outboxOf(`MEMBER#${id}`)).length).toBe(2);
+  });
+});
+
+describe('idempotency keys', () => {
+  it('answers a repeated request with the first result and writes nothing new', async () => {
+    const body = { email: 'repeat@example.com', name: 'Repeat' };
+    const headers = { 'idempotency-key': 'create-repeat-1' };
+
+    const first = await call('POST', '/members', body, headers);
+    const second = await call('POST', '/members', body, headers);
+
+    expect(first.status).toBe(201);
+    expect(second.status).toBe(201);
+    expect(second.body).toEqual(first.body);
+    expect(second.headers.get('idempotent-replayed')).toBe('true');
+    const members = (await allItems()).filter(
+      (item) => item.sk === 'MEMBER' && item.email === 'repeat@example.com',
+    );
+    expect(members).toHaveLength(1);
+  });
+
+  it('commits once when the same request races itself', async () => {
+    const body = { email: 'race@example.com', name: 'Race' };
+    const headers = { 'idempotency-key': 'create-race-1' };
+
+    const replies = await Promise.all(
+      Array.from({ length: 5 }, () => call('POST', '/members', body, headers)),
+    );
+
+    const created = replies.filter((reply) => reply.status === 201);
+    expect(created.length).toBeGreaterThanOrEqual(1);
+    expect(new Set(created.map((reply) => reply.body.id)).size).toBe(1);
+    expect(replies.every((reply) => reply.status === 201 || reply.status === 409)).toBe(true);
+    const members = (await allItems()).filter(
+      (item) => item.sk === 'MEMBER' && item.email === 'race@example.com',
+    );
+    expect(members).toHaveLength(1);
+  });
+
+  it('refuses the same key with a different body with 422 and writes nothing', async () => {
+    const headers = { 'idempotency-key': 'create-mismatch-1' };
+    expect((await call('POST', '/members', { email: 'one@example.com', name: 'One' }, headers)).status).toBe(
+      201,
+    );
+    const before = await allItems();
+
+    const reply = await call('POST', '/members', { email: 'two@example.com', name: 'Two' }, headers);
+
+    expect(reply.status).toBe(422);
+    expect(reply.headers.get('content-type')).toBe('application/problem+json');
+    expect((await allItems()).length).toBe(before.length);
+  });
+});
+
+describe('withdrawal', () => {
+  it('erases personal data and cancels every open order in one transaction', async () => {
+    const { id } = await register('Leaving Member');
+    const orders = await Promise.all([placeOrder(id), placeOrder(id), placeOrder(id)]);
+    const orderIds = orders.map((reply) => String(reply.body.id));
+    expect((await call('POST', `/orders/${orderIds[0]}/cancel`)).status).toBe(200);
+
+    const reply = await call('DELETE', `/members/${id}`);
+
+    expect(reply.status).toBe(200);
+    expect(reply.body).toMatchObject({ status: 'withdrawn', openOrders: 0 });
+    const [member] = (await itemsOf(`MEMBER#${id}`)).filter((item) => item.sk === 'MEMBER');
+    expect(member).not.toHaveProperty('email');
+    expect(member).not.toHaveProperty('name');
+    const withdrawn = (await outboxOf(`MEMBER#${id}`)).find((item) => item.eventType === 'MemberWithdrawn');
+    expect(withdrawn?.sequence).toBe(2);
+    for (const orderId of orderIds.slice(1)) {
+      const events = await outboxOf(`ORDER#${orderId}`);
+      expect(events.map((item) => [item.eventType, item.sequence])).toEqual([
+        ['OrderPlaced', 1],
+        ['OrderCancelled', 2],
+      ]);
+      expect(events[1]?.data).toMatchObject({ reason: 'member-withdrawn' });
+    }
+    const firstOrderEvents = await outboxOf(`ORDER#${orderIds[0]}`);
+    expect(firstOrderEvents.map((item) => item.eventType)).toEqual(['OrderPlaced', 'OrderCancelled']);
+  });
+
+  it('answers 409 with an explanation when more orders are open than fit in one transaction', async () => {
+    const { id } = await register('Busy Buyer');
+    for (let index = 0; index < 50; index++) expect((await placeOrder(id)).status).toBe(201);
+    const before = await allItems();
+
+    const reply = await call('DELETE', `/members/${id}`);
+
+    expect(reply.status).toBe(409);
+    expect(String(reply.body.detail)).toMatch(/50 open orders/);
+    expect(await allItems()).toEqual(before);
+  });
+});
+
+describe('key injection', () => {
+  it.each([
+    ['GET', '/members/MEMBER%23X'],
+    ['GET', '/members/01arz3ndektsv4rrffq69g5fav'],
+    ['GET', '/members/..%2F..%2FORDER%2301ARZ3NDEKTSV4RRFFQ69G5FAV'],
+    ['PATCH', '/members/IDEMPOTENCY%23abc'],
+    ['DELETE', '/members/01ARZ3NDEKTSV4RRFFQ69G5FA%23'],
+    ['POST', '/orders/ORDER%23X/cancel'],
+  ])('answers 400 for %s %s and writes nothing', async (method, path) => {
+    const before = await allItems();
+
+    const reply = await call(method, path, method === 'PATCH' ? { name: 'x' } : undefined, {
+      'if-match': '1',
+    });
+
+    expect(reply.status).toBe(400);
+    expect(reply.headers.get('content-type')).toBe('application/problem+json');
+    expect(await allItems()).toEqual(before);
+  });
+
+  it('refuses a memberId that is not an id in an order body', async () => {
+    const before = await allItems();
+
+    const reply = await call('POST', '/orders', {
+      memberId: 'MEMBER#01ARZ3NDEKTSV4RRFFQ69G5FAV',
+      items: [{ sku: 'A', quantity: 1, unitPrice: 1 }],
+    });
+
+    expect(reply.status).toBe(400);
+    expect(reply.body.errors).toEqual([expect.objectContaining({ field: 'memberId' })]);
+    expect(await allItems()).toEqual(before);
+  });
+});
