@@ -99,6 +99,8 @@ export class OutboxRelay extends Construct {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
+      // Poison messages carry the whole event (up to the 1 MiB PutEvents limit).
+      maxMessageSizeBytes: 1024 * 1024,
       removalPolicy,
     };
     this.poisonQueue = new sqs.Queue(this, 'PoisonQueue', queueProps);

@@ -1,0 +1,57 @@
+/**
+ * The relay: invoked by the table stream's event source mapping with
+ * outbox INSERTs, forwards them to EventBridge and answers with a partial
+ * batch response (`ReportBatchItemFailures`), so the stream resumes at the
+ * first record that was not dealt with.
+ */
+import type { Context, DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
+import { relayRecords } from '../outbox/relay';
+import { docClient, dynamoDbClient, eventBridgeClient, sqsClient } from '../shared/clients';
+import { ENV, numberEnv, requireEnv } from '../shared/env';
+import { logger, metrics, tracer } from '../shared/powertools';
+
+const tableName = requireEnv(ENV.TABLE_NAME);
+const eventBusName = requireEnv(ENV.EVENT_BUS_NAME);
+const poisonQueueUrl = requireEnv(ENV.POISON_QUEUE_URL);
+const deliveredRetentionHours = numberEnv(ENV.DELIVERED_TTL_HOURS, 24);
+
+// The document client sends through the base client, so tracing the base
+// client traces the marks too.
+tracer.captureAWSv3Client(dynamoDbClient());
+const dynamo = docClient();
+const eventBridge = tracer.captureAWSv3Client(eventBridgeClient());
+const sqs = tracer.captureAWSv3Client(sqsClient());
+
+/** Relays one batch of stream records; never throws for an AWS error. */
+export const handler = async (
+  event: DynamoDBStreamEvent,
+  context: Context,
+): Promise<DynamoDBBatchResponse> => {
+  logger.addContext(context);
+  try {
+    const result = await relayRecords(event.Records, {
+      tableName,
+      eventBusName,
+      poisonQueueUrl,
+      deliveredRetentionHours,
+      eventBridge,
+      dynamo,
+      sqs,
+      logger,
+      metrics,
+      remainingTimeMs: () => context.getRemainingTimeInMillis(),
+    });
+    logger.info('batch relayed', {
+      records: event.Records.length,
+      published: result.published,
+      poisoned: result.poisoned,
+      skipped: result.skipped,
+      retried: result.retried,
+      markFailures: result.markFailures,
+      resumeAt: result.batchItemFailures[0]?.itemIdentifier,
+    });
+    return { batchItemFailures: result.batchItemFailures };
+  } finally {
+    metrics.publishStoredMetrics();
+  }
+};
