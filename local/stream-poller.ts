@@ -282,6 +282,8 @@ function toLambdaAttribute(value: StreamAttributeValue): AttributeValue {
   if (value.L !== undefined) return { L: value.L.map(toLambdaAttribute) };
   if (value.NULL !== undefined) return { NULL: value.NULL };
   if (value.BOOL !== undefined) return { BOOL: value.BOOL };
+  // The SDK turns an empty map (`{"M":{}}`) into a value with no member set.
+  if (value.$unknown === undefined) return { M: {} };
   // A type newer than the SDK: hand it on as the service sent it.
   const [type, raw] = value.$unknown;
   return { [type]: raw } as unknown as AttributeValue;
