@@ -9,4 +9,5 @@ export * from './marker';
 export * from './poison';
 export * from './publisher';
 export * from './relay';
+export * from './sweeper';
 export * from './writer';

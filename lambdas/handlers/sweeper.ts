@@ -1,0 +1,48 @@
+/**
+ * The sweeper: invoked on a schedule, republishes outbox events that stayed
+ * pending longer than the threshold (the relay missed them, or was down for
+ * longer than the stream keeps records) and reports the oldest pending age.
+ */
+import type { Context, ScheduledEvent } from 'aws-lambda';
+import { SWEEPER_DEFAULTS, SWEEPER_THRESHOLD_ENV, type SweepResult, sweep } from '../outbox/sweeper';
+import { docClient, dynamoDbClient, eventBridgeClient, sqsClient } from '../shared/clients';
+import { ENV, numberEnv, requireEnv } from '../shared/env';
+import { logger, metrics, tracer } from '../shared/powertools';
+
+const tableName = requireEnv(ENV.TABLE_NAME);
+const eventBusName = requireEnv(ENV.EVENT_BUS_NAME);
+const poisonQueueUrl = requireEnv(ENV.POISON_QUEUE_URL);
+const deliveredRetentionHours = numberEnv(ENV.DELIVERED_TTL_HOURS, 24);
+const thresholdSeconds = numberEnv(SWEEPER_THRESHOLD_ENV, SWEEPER_DEFAULTS.thresholdSeconds);
+
+// The document client sends through the base client, so tracing the base
+// client traces the reads and the marks.
+const dynamoDb = tracer.captureAWSv3Client(dynamoDbClient());
+const dynamo = docClient();
+const eventBridge = tracer.captureAWSv3Client(eventBridgeClient());
+const sqs = tracer.captureAWSv3Client(sqsClient());
+
+/** Runs one sweep and returns its summary; never throws for an AWS error. */
+export const handler = async (_event: ScheduledEvent, context: Context): Promise<SweepResult> => {
+  logger.addContext(context);
+  try {
+    const result = await sweep({
+      tableName,
+      eventBusName,
+      poisonQueueUrl,
+      deliveredRetentionHours,
+      thresholdSeconds,
+      dynamoDb,
+      dynamo,
+      eventBridge,
+      sqs,
+      logger,
+      metrics,
+      remainingTimeMs: () => context.getRemainingTimeInMillis(),
+    });
+    logger.info('sweep finished', { thresholdSeconds, ...result });
+    return result;
+  } finally {
+    metrics.publishStoredMetrics();
+  }
+};
