@@ -2,6 +2,7 @@
  * Reads the app's context values (`-c key=value` or cdk.json) into stack
  * properties, failing with a message that names the key and what it takes.
  */
+import { isEmailAddress } from './outbox-monitoring';
 import type { OutboxStackProps } from './outbox-stack';
 import { parseStage, type Stage } from './stage';
 
@@ -11,7 +12,7 @@ export const CONTEXT_KEYS = {
   jwtIssuer: 'jwtIssuer',
   jwtAudience: 'jwtAudience',
   deliveredTtlHours: 'deliveredTtlHours',
-  /** Reserved for the alarms' notification address; not used yet. */
+  /** Email address subscribed to the alarm topic. */
   alarmEmail: 'alarmEmail',
 } as const;
 
@@ -29,7 +30,7 @@ export class InvalidContextError extends Error {
   override readonly name = 'InvalidContextError';
 }
 
-/** The stack's stage, JWT settings and delivered-item TTL from the context. */
+/** The stack's stage, JWT settings, delivered-item TTL and alarm email from the context. */
 export function stackPropsFromContext(context: ContextSource): OutboxStackProps {
   const rawStage = context.tryGetContext(CONTEXT_KEYS.stage);
   const stage = parseStage(rawStage === undefined ? DEFAULT_STAGE : rawStage);
@@ -41,10 +42,17 @@ export function stackPropsFromContext(context: ContextSource): OutboxStackProps 
     );
   }
   const deliveredTtlHours = positiveNumber(context, CONTEXT_KEYS.deliveredTtlHours);
+  const alarmEmail = optionalString(context, CONTEXT_KEYS.alarmEmail)?.trim();
+  if (alarmEmail !== undefined && !isEmailAddress(alarmEmail)) {
+    throw new InvalidContextError(
+      `context ${CONTEXT_KEYS.alarmEmail} must be an email address, got ${JSON.stringify(alarmEmail)}`,
+    );
+  }
   return {
     stage,
     ...(issuer !== undefined && audience !== undefined ? { jwt: { issuer, audience } } : {}),
     ...(deliveredTtlHours === undefined ? {} : { deliveredTtlHours }),
+    ...(alarmEmail === undefined ? {} : { alarmEmail }),
   };
 }
 
