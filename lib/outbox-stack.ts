@@ -4,10 +4,15 @@
  */
 import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
+import { PENDING_INDEX } from '../lambdas/outbox/keys';
 import { EventTap } from './event-tap';
-import { type JwtAuthorization, OutboxApi } from './outbox-api';
+import { acknowledgeNagFindings } from './nag';
+import { EVENT_SOURCE, type JwtAuthorization, OutboxApi } from './outbox-api';
 import { OutboxBus } from './outbox-bus';
+import { OutboxConsumer } from './outbox-consumer';
+import { OutboxMonitoring } from './outbox-monitoring';
 import { OutboxRelay } from './outbox-relay';
+import { OutboxSweeper } from './outbox-sweeper';
 import { OutboxTable } from './outbox-table';
 import type { Stage } from './stage';
 
@@ -25,6 +30,16 @@ export interface OutboxStackProps extends StackProps {
    * @default 24
    */
   readonly deliveredTtlHours?: number;
+  /**
+   * Email address subscribed to the alarm topic (confirmed by mail before anything arrives).
+   * @default - no subscription; subscribe to the topic by other means
+   */
+  readonly alarmEmail?: string;
+  /**
+   * Sender address of the notifications consumer's mails; it (or its domain) must be a verified SES identity.
+   * @default 'no-reply@example.com'
+   */
+  readonly mailFromAddress?: string;
 }
 
 /** The outbox stack of one stage. */
@@ -37,10 +52,16 @@ export class OutboxStack extends Stack {
   readonly bus: OutboxBus;
   /** The stream relay, its poison and on-failure queues. */
   readonly relay: OutboxRelay;
+  /** The scheduled sweeper republishing events left pending (DESIGN.md section 5). */
+  readonly sweeper: OutboxSweeper;
   /** The sample service's HTTP API. */
   readonly api: OutboxApi;
   /** The tap queue copying every event on the bus; dev only. */
   readonly tap?: EventTap;
+  /** Alarms, their SNS topic and the dashboard (docs/operations.md). */
+  readonly monitoring: OutboxMonitoring;
+  /** The sample consumers: welcome and farewell mails, and the member-activity read model. */
+  readonly consumers: readonly OutboxConsumer[];
 
   constructor(scope: Construct, id: string, props: OutboxStackProps) {
     super(scope, id, props);
@@ -64,6 +85,52 @@ export class OutboxStack extends Stack {
       ...(props.jwt ? { jwt: props.jwt } : {}),
     });
     if (!prod) this.tap = new EventTap(this, 'Tap', { eventBus: this.bus.eventBus, removalPolicy });
+    this.sweeper = new OutboxSweeper(this, 'Sweeper', {
+      table: this.outboxTable.table,
+      eventBus: this.bus.eventBus,
+      poisonQueue: this.relay.poisonQueue,
+      removalPolicy,
+      ...(props.deliveredTtlHours === undefined ? {} : { deliveredTtlHours: props.deliveredTtlHours }),
+    });
+    const memberEvents = ['MemberRegistered', 'MemberProfileUpdated', 'MemberWithdrawn'];
+    this.consumers = [
+      new OutboxConsumer(this, 'NotificationsConsumer', {
+        consumerName: 'notifications',
+        handlerName: 'notifications',
+        table: this.outboxTable.table,
+        eventBus: this.bus.eventBus,
+        eventPattern: { source: [EVENT_SOURCE], detailType: memberEvents },
+        mailFromAddress: props.mailFromAddress ?? 'no-reply@example.com',
+        removalPolicy,
+      }),
+      new OutboxConsumer(this, 'MemberActivityConsumer', {
+        consumerName: 'member-activity',
+        handlerName: 'member-activity',
+        table: this.outboxTable.table,
+        eventBus: this.bus.eventBus,
+        eventPattern: {
+          source: [EVENT_SOURCE],
+          detailType: [...memberEvents, 'OrderPlaced', 'OrderCancelled'],
+        },
+        removalPolicy,
+      }),
+    ];
+
+    // Created after every function, so each one gets a throttles alarm.
+    this.monitoring = new OutboxMonitoring(this, 'Monitoring', {
+      table: this.outboxTable.table,
+      pendingIndexName: PENDING_INDEX,
+      relayFunction: this.relay.function,
+      poisonQueue: this.relay.poisonQueue,
+      onFailureQueue: this.relay.onFailureQueue,
+      httpApi: this.api.httpApi,
+      removalPolicy,
+      ...(props.alarmEmail === undefined ? {} : { alarmEmail: props.alarmEmail }),
+    });
+    for (const consumer of this.consumers) {
+      this.monitoring.addDeadLetterQueueAlarm(consumer.consumerName, consumer.deadLetterQueue);
+      this.monitoring.addDeadLetterQueueAlarm(`${consumer.consumerName}-rule`, consumer.ruleDeadLetterQueue);
+    }
 
     // Output ids are read by the local runtime and the e2e targets: keep them stable.
     new CfnOutput(this, 'TableName', { value: this.outboxTable.table.tableName });
@@ -72,6 +139,9 @@ export class OutboxStack extends Stack {
     new CfnOutput(this, 'ApiUrl', { value: this.api.url });
     new CfnOutput(this, 'PoisonQueueUrl', { value: this.relay.poisonQueue.queueUrl });
     if (this.tap) new CfnOutput(this, 'TapQueueUrl', { value: this.tap.queue.queueUrl });
+
+    // Last, so that it sees every resource: cdk-nag findings accepted with their reasons (lib/nag.ts).
+    acknowledgeNagFindings(this);
   }
 
   private tableStreamArn(): string {

@@ -7,8 +7,10 @@
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { SESv2Client } from '@aws-sdk/client-sesv2';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
+import { type LocalConsumers, startConsumers } from './consumers';
 import { startDynamoDbLocal } from './dynamodb-local';
 import { localContext, startLocalApi } from './http-server';
 import { startMoto } from './moto';
@@ -46,6 +48,8 @@ export interface LocalRuntime {
   readonly tapQueueUrl?: string;
   /** Stream records the relay was invoked with so far. */
   relayStats(): { invocations: number; records: number };
+  /** The queue consumers (notifications, member-activity): their queues, counters and idleness. */
+  readonly consumers: LocalConsumers;
   /** Resolves when the stream is drained and no relay invocation is in flight. */
   idle(): Promise<void>;
   stop(): Promise<void>;
@@ -144,7 +148,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     const relayModule = (await import('../lambdas/handlers/relay')) as {
       handler: (event: DynamoDBStreamEvent, context: Context) => Promise<DynamoDBBatchResponse>;
     };
-    const mapping = eventSourceMappings(template)[0];
+    // The relay's mapping is the one on the table's stream; the others are queue consumers'.
+    const mapping = eventSourceMappings(template).find((each) => each.eventSourceLogicalId === tableId);
     if (!mapping) throw new Error('the synthesized stack has no event source mapping for the relay');
     const described = await dynamoDb.send(new DescribeTableCommand({ TableName: tableName }));
     const streamArn = described.Table?.LatestStreamArn;
@@ -165,6 +170,15 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     stops.push(poller.stop);
     log('relay attached to the table stream');
 
+    const consumers = await startConsumers({
+      template,
+      messaging,
+      sqs: new SQSClient({ ...config, endpoint: motoEndpoint }),
+      ses: new SESv2Client({ ...config, endpoint: motoEndpoint }),
+      log,
+    });
+    stops.push(consumers.stop);
+
     if (options.eventsFile && tapQueueUrl) {
       const tap = startTapForwarder({
         sqs: new SQSClient({ ...config, endpoint: motoEndpoint }),
@@ -184,6 +198,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       poisonQueueUrl,
       ...(tapQueueUrl ? { tapQueueUrl } : {}),
       relayStats: () => ({ ...stats }),
+      consumers,
       idle: () => poller.idle(),
       stop: stopAll,
     };

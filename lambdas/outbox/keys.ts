@@ -155,3 +155,20 @@ export function idempotencyPartition(consumerName: string): string {
     throw new InvalidKeyPartError('consumerName', consumerName);
   return `${IDEMPOTENCY_PREFIX}CONSUMER#${consumerName}`;
 }
+
+const READ_MODEL_PREFIX = 'VIEW#';
+/** Sort key of every read-model item: one item per view and aggregate. */
+const READ_MODEL_SK = 'VIEW';
+/** Read-model (view) names: kebab case, like consumer names. */
+const VIEW_PATTERN = /^[a-z][a-z0-9-]{0,63}$/;
+
+/**
+ * Key of a consumer's read-model item about one aggregate:
+ * `VIEW#<view>#<TYPE>#<id>` / `VIEW`. Its own partition, so a read model
+ * never shares an item with the aggregate it describes (and never starts with
+ * `OUTBOX#`, so the relay's filter never admits it).
+ */
+export function readModelKey(view: string, aggregateType: string, aggregateId: string): TableKey {
+  if (!VIEW_PATTERN.test(view)) throw new InvalidKeyPartError('view', view);
+  return { pk: `${READ_MODEL_PREFIX}${view}#${aggregatePk(aggregateType, aggregateId)}`, sk: READ_MODEL_SK };
+}

@@ -17,6 +17,7 @@ import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { inject } from 'vitest';
 import { createDocumentClient } from '../../lambdas/shared/clients';
+import type { SentMail } from '../../local/consumers';
 
 export type TargetName = 'local' | 'localstack' | 'aws';
 
@@ -41,6 +42,10 @@ export interface E2eTarget {
   readonly relayRecordCount?: () => number;
   /** Resolves when the stream is drained and the relay idle, where the target can tell (local only). */
   readonly settle?: () => Promise<void>;
+  /** Every mail the consumers sent so far, where the target can read mail back (local only: moto's SES). */
+  readonly sentMail?: () => Promise<readonly SentMail[]>;
+  /** Resolves when every consumer queue is drained and no consumer runs, where the target can tell (local only). */
+  readonly consumersIdle?: () => Promise<void>;
   /** Sends a request to the API, signed with SigV4 where the API requires it. */
   request(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Reply>;
   stop(): Promise<void>;
@@ -122,6 +127,8 @@ async function openLocal(): Promise<E2eTarget> {
     orderedTap: true,
     relayRecordCount: () => runtime.relayStats().records,
     settle: () => runtime.idle(),
+    sentMail: async () => (await import('../../local/consumers')).readSentMail(runtime.motoEndpoint),
+    consumersIdle: () => runtime.consumers.idle(),
     request: (method, path, body, headers = {}) => send(`${runtime.apiUrl}${path}`, method, body, headers),
     stop: () => runtime.stop(),
   };

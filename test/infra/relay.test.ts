@@ -4,8 +4,12 @@ import { arnOf, logicalIdOf, type Synthesized, synth } from '../helpers/synth';
 
 const MAPPING = 'AWS::Lambda::EventSourceMapping';
 
+/** The relay's mapping: the one on the table's stream (the consumers' mappings read queues). */
 function mappingOf(synthesized: Synthesized): Record<string, unknown> {
-  const mappings = Object.values(synthesized.template.findResources(MAPPING));
+  const streamArn = { 'Fn::GetAtt': [logicalIdOf(synthesized.stack.outboxTable.table), 'StreamArn'] };
+  const mappings = Object.values(synthesized.template.findResources(MAPPING)).filter(
+    (mapping) => JSON.stringify(mapping.Properties?.EventSourceArn) === JSON.stringify(streamArn),
+  );
   expect(mappings).toHaveLength(1);
   return mappings[0]?.Properties as Record<string, unknown>;
 }

@@ -1,0 +1,179 @@
+/**
+ * The consumer helper: wraps the logic of an SQS-fed Lambda function that
+ * receives outbox events from EventBridge. It validates each message, applies
+ * each event at most once (Powertools Idempotency keyed on `detail.eventId`,
+ * persisted in the outbox table with a TTL), reports partial batch failures
+ * so only failed messages come back, and counts duplicates, stale events and
+ * sequence gaps (Powertools Metrics). No sample-service code lives here.
+ */
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import {
+  IdempotencyAlreadyInProgressError,
+  IdempotencyConfig,
+  makeIdempotent,
+} from '@aws-lambda-powertools/idempotency';
+import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { EventEnvelope } from '../outbox/envelope';
+import { idempotencyPartition, PK, SK, TTL_ATTRIBUTE } from '../outbox/keys';
+import { type DeliveredEvent, parseDelivered } from './envelope';
+import { InvalidEnvelopeError, RetryLaterError } from './errors';
+import type { GuardOutcome } from './order-guard';
+
+/** What an event's logic reports; `guard` when it went through the order guard. */
+export interface ApplyResult {
+  readonly guard?: GuardOutcome;
+}
+
+/**
+ * Applies one event's effect. Runs at most once per `eventId` after a success
+ * while the idempotency record lives; after a failure it runs again on the
+ * redelivery, so everything it does must be safe to repeat after a partial
+ * failure (guarded writes are).
+ */
+export type ApplyEvent = (
+  event: EventEnvelope,
+  delivered: DeliveredEvent,
+) => Promise<ApplyResult | undefined>;
+
+/** Names of the consumer metrics (namespace and `service` dimension from Powertools' settings). */
+export const CONSUMER_METRICS = {
+  /** Events delivered again after they were applied; answered from the idempotency record (Count). */
+  duplicateEvents: 'DuplicateEvents',
+  /** Events older than what the read model holds; ignored by the order guard (Count). */
+  staleEvents: 'StaleEvents',
+  /** Sequence numbers skipped when an event was applied: earlier events not seen yet (Count). */
+  sequenceGaps: 'SequenceGaps',
+  /** Messages that are not an outbox event; they fail until the DLQ takes them (Count). */
+  invalidMessages: 'InvalidMessages',
+  /** Events that could not be applied yet and wait for a redelivery (Count). */
+  deferredEvents: 'DeferredEvents',
+  /** Messages that failed for any other reason (Count). */
+  failedMessages: 'FailedMessages',
+} as const;
+
+/** Settings of a consumer. */
+export interface ConsumerOptions {
+  /** Kebab-case name of the consumer; scopes its idempotency records. */
+  readonly name: string;
+  /** The table holding idempotency records (the outbox table). */
+  readonly tableName: string;
+  /** The client the idempotency records are written with. */
+  readonly dynamoDb: DynamoDBClient;
+  /** The consumer's logic. */
+  readonly apply: ApplyEvent;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  /**
+   * How long an applied event id is remembered (the record's TTL). Longer
+   * than any redelivery path: SQS retention (4 days by default) and the
+   * EventBridge rule's retries (at most 24 hours).
+   * @default 7 days
+   */
+  readonly idempotencyTtlSeconds?: number;
+}
+
+/** The default time an applied event id is remembered. */
+export const DEFAULT_IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 60 * 60;
+
+/** What the idempotent wrapper notes for its caller: whether the logic ran in this call. */
+interface Run {
+  ran: boolean;
+}
+
+/** The stored result of an applied event (JSON, as the idempotency record keeps it). */
+interface StoredResult {
+  readonly guard: GuardOutcome | null;
+}
+
+/** A consumer's Lambda handler for an SQS event source with `ReportBatchItemFailures`. */
+export type ConsumerHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
+
+/** Builds the Lambda handler of a consumer. */
+export function createConsumer(options: ConsumerOptions): ConsumerHandler {
+  const { logger, metrics } = options;
+  const persistenceStore = new DynamoDBPersistenceLayer({
+    tableName: options.tableName,
+    keyAttr: PK,
+    sortKeyAttr: SK,
+    staticPkValue: idempotencyPartition(options.name),
+    expiryAttr: TTL_ATTRIBUTE,
+    awsSdkV3Client: options.dynamoDb,
+  });
+  const config = new IdempotencyConfig({
+    eventKeyJmesPath: 'eventId',
+    throwOnNoIdempotencyKey: true,
+    expiresAfterSeconds: options.idempotencyTtlSeconds ?? DEFAULT_IDEMPOTENCY_TTL_SECONDS,
+  });
+  // Only the envelope (argument 0) is hashed; `run` tells the caller whether
+  // the logic ran or the result came from an earlier delivery's record.
+  const applyOnce = makeIdempotent(
+    async (event: EventEnvelope, delivered: DeliveredEvent, run: Run): Promise<StoredResult> => {
+      run.ran = true;
+      const result = await options.apply(event, delivered);
+      return { guard: result?.guard ?? null };
+    },
+    { persistenceStore, config, dataIndexArgument: 0 },
+  );
+  const processor = new BatchProcessor(EventType.SQS);
+
+  const recordHandler = async (record: SQSRecord): Promise<void> => {
+    let delivered: DeliveredEvent | undefined;
+    try {
+      delivered = parseDelivered(record.body);
+      const event = delivered.detail;
+      const run: Run = { ran: false };
+      const result = await applyOnce(event, delivered, run);
+      const context = { eventId: event.eventId, eventType: event.eventType, sequence: event.sequence };
+      if (!run.ran) {
+        metrics.addMetric(CONSUMER_METRICS.duplicateEvents, MetricUnit.Count, 1);
+        logger.info('duplicate event skipped', context);
+        return;
+      }
+      const guard = result.guard;
+      if (guard && !guard.applied) {
+        metrics.addMetric(CONSUMER_METRICS.staleEvents, MetricUnit.Count, 1);
+        logger.info('stale event ignored', { ...context, current: guard.current });
+      } else if (guard?.applied && guard.gap > 0) {
+        metrics.addMetric(CONSUMER_METRICS.sequenceGaps, MetricUnit.Count, guard.gap);
+        logger.info('event applied after a sequence gap', { ...context, gap: guard.gap });
+      }
+    } catch (error) {
+      // Logged and rethrown: the batch processor reports the message as failed, so SQS keeps it.
+      const where = { messageId: record.messageId, eventId: delivered?.detail.eventId };
+      if (error instanceof InvalidEnvelopeError) {
+        metrics.addMetric(CONSUMER_METRICS.invalidMessages, MetricUnit.Count, 1);
+        logger.error('message is not an outbox event', { ...where, error });
+      } else if (error instanceof RetryLaterError) {
+        metrics.addMetric(CONSUMER_METRICS.deferredEvents, MetricUnit.Count, 1);
+        logger.info('event deferred until a redelivery', { ...where, reason: error.message });
+      } else if (error instanceof IdempotencyAlreadyInProgressError) {
+        // Another delivery of the same event is being applied right now.
+        logger.info('event in progress elsewhere; retried later', where);
+      } else {
+        metrics.addMetric(CONSUMER_METRICS.failedMessages, MetricUnit.Count, 1);
+        logger.error('event failed', { ...where, error });
+      }
+      throw error;
+    }
+  };
+
+  return async (event, context) => {
+    logger.addContext(context);
+    // The in-progress record expires with the invocation, so a crashed run does not block a retry.
+    config.registerLambdaContext(context);
+    try {
+      // A batch whose every message failed is answered like any other, so
+      // SQS keeps exactly the failed messages and nothing else.
+      return await processPartialResponse(event, recordHandler, processor, {
+        context,
+        throwOnFullBatchFailure: false,
+      });
+    } finally {
+      metrics.publishStoredMetrics();
+    }
+  };
+}

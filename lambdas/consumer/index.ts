@@ -1,0 +1,5 @@
+export * from './consumer';
+export * from './env';
+export * from './envelope';
+export * from './errors';
+export * from './order-guard';

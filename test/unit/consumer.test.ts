@@ -1,0 +1,172 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import {
+  ConditionalCheckFailedException,
+  DeleteItemCommand,
+  DynamoDBClient,
+  PutItemCommand,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import { allCustomMatcher } from 'aws-sdk-client-mock-vitest';
+import type {} from 'aws-sdk-client-mock-vitest/extend';
+import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from 'vitest';
+import {
+  type ApplyEvent,
+  CONSUMER_METRICS,
+  type ConsumerHandler,
+  createConsumer,
+} from '../../lambdas/consumer/consumer';
+import { parseDelivered } from '../../lambdas/consumer/envelope';
+import { InvalidEnvelopeError, RetryLaterError } from '../../lambdas/consumer/errors';
+import { envelope, eventBridgeBody, lambdaContext, newId, sqsEvent } from '../helpers/consumer-events';
+
+expect.extend(allCustomMatcher);
+
+const dynamo = mockClient(DynamoDBClient);
+const metrics = new Metrics({ namespace: 'Test', serviceName: 'consumer-unit' });
+const logger = new Logger({ logLevel: 'SILENT' });
+
+function consumer(apply: ApplyEvent): ConsumerHandler {
+  return createConsumer({
+    name: 'unit-consumer',
+    tableName: 'outbox-unit',
+    dynamoDb: new DynamoDBClient({ region: 'us-east-1' }),
+    apply,
+    logger,
+    metrics,
+  });
+}
+
+const registered = () =>
+  envelope({ eventType: 'MemberRegistered', aggregateType: 'MEMBER', aggregateId: newId(), sequence: 1 });
+
+function metricCount(spy: MockInstance<Metrics['addMetric']>, name: string): number {
+  return spy.mock.calls.filter(([metric]) => metric === name).reduce((sum, call) => sum + Number(call[2]), 0);
+}
+
+describe('consumer', () => {
+  beforeEach(() => {
+    dynamo.on(PutItemCommand).resolves({});
+    dynamo.on(UpdateItemCommand).resolves({});
+    dynamo.on(DeleteItemCommand).resolves({});
+  });
+
+  afterEach(() => {
+    dynamo.reset();
+    vi.restoreAllMocks();
+  });
+
+  it('applies each event and reports no failure', async () => {
+    const apply = vi.fn<ApplyEvent>().mockResolvedValue(undefined);
+    const first = registered();
+    const second = registered();
+
+    const response = await consumer(apply)(sqsEvent(first, second), lambdaContext());
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(apply.mock.calls.map(([event]) => event.eventId).sort()).toEqual(
+      [first.eventId, second.eventId].sort(),
+    );
+  });
+
+  it('keeps its idempotency records in its own partition with a TTL', async () => {
+    const before = Math.floor(Date.now() / 1000);
+
+    await consumer(vi.fn<ApplyEvent>().mockResolvedValue(undefined))(sqsEvent(registered()), lambdaContext());
+
+    const put = dynamo.commandCalls(PutItemCommand)[0]?.args[0].input;
+    expect(put?.Item?.pk).toEqual({ S: 'IDEMPOTENCY#CONSUMER#unit-consumer' });
+    expect(put?.Item?.sk?.S).toEqual(expect.any(String));
+    expect(Number(put?.Item?.expiresAt?.N)).toBeGreaterThan(before + 6 * 24 * 3600);
+  });
+
+  it('reports only the message that failed', async () => {
+    const good = registered();
+    const event = sqsEvent(good, '{"detail":{}}');
+
+    const response = await consumer(vi.fn<ApplyEvent>().mockResolvedValue(undefined))(event, lambdaContext());
+
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: event.Records[1]?.messageId }]);
+  });
+
+  it('reports every message when all fail, instead of throwing', async () => {
+    const event = sqsEvent('not json', '{}');
+
+    const response = await consumer(vi.fn<ApplyEvent>())(event, lambdaContext());
+
+    expect(response.batchItemFailures).toHaveLength(2);
+  });
+
+  it('releases the idempotency record when the logic fails, so the redelivery applies it', async () => {
+    const apply = vi.fn<ApplyEvent>().mockRejectedValue(new RetryLaterError('not yet', 'e'));
+    const addMetric = vi.spyOn(metrics, 'addMetric');
+
+    const response = await consumer(apply)(sqsEvent(registered()), lambdaContext());
+
+    expect(response.batchItemFailures).toHaveLength(1);
+    expect(dynamo).toHaveReceivedCommandTimes(DeleteItemCommand, 1);
+    expect(metricCount(addMetric, CONSUMER_METRICS.deferredEvents)).toBe(1);
+  });
+
+  it('answers a duplicate from the stored record without applying it, and counts it', async () => {
+    const event = registered();
+    dynamo.on(PutItemCommand).rejects(
+      new ConditionalCheckFailedException({
+        message: 'exists',
+        $metadata: {},
+        Item: {
+          pk: { S: 'IDEMPOTENCY#CONSUMER#unit-consumer' },
+          sk: { S: 'x' },
+          status: { S: 'COMPLETED' },
+          data: { S: JSON.stringify({ guard: null }) },
+          expiresAt: { N: String(Math.floor(Date.now() / 1000) + 3600) },
+        },
+      }),
+    );
+    const apply = vi.fn<ApplyEvent>();
+    const addMetric = vi.spyOn(metrics, 'addMetric');
+
+    const response = await consumer(apply)(sqsEvent(event), lambdaContext());
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(apply).not.toHaveBeenCalled();
+    expect(metricCount(addMetric, CONSUMER_METRICS.duplicateEvents)).toBe(1);
+  });
+
+  it('counts stale events and sequence gaps from the order guard', async () => {
+    const outcomes = [
+      { guard: { applied: false, current: 4 } as const },
+      { guard: { applied: true, gap: 2 } as const },
+    ];
+    const apply = vi.fn<ApplyEvent>().mockImplementation(async () => outcomes.shift());
+    const addMetric = vi.spyOn(metrics, 'addMetric');
+    const handler = consumer(apply);
+
+    await handler(sqsEvent(registered()), lambdaContext());
+    await handler(sqsEvent(registered()), lambdaContext());
+
+    expect(metricCount(addMetric, CONSUMER_METRICS.staleEvents)).toBe(1);
+    expect(metricCount(addMetric, CONSUMER_METRICS.sequenceGaps)).toBe(2);
+  });
+});
+
+describe('consumer envelope', () => {
+  it('reads the outbox envelope out of an EventBridge event', () => {
+    const detail = registered();
+
+    expect(parseDelivered(eventBridgeBody(detail))).toMatchObject({
+      detailType: 'MemberRegistered',
+      source: 'com.example.members',
+      detail,
+    });
+  });
+
+  it.each([
+    ['not JSON', 'nope'],
+    ['without detail', '{"id":"1","source":"s","detail-type":"t"}'],
+    ['with a non-integer sequence', eventBridgeBody({ ...registered(), sequence: 1.5 })],
+  ])('rejects a body %s', (_, body) => {
+    expect(() => parseDelivered(body)).toThrow(InvalidEnvelopeError);
+  });
+});
