@@ -73,6 +73,15 @@ export function localContext(functionName: string, timeoutMs = 29_000): Context 
   };
 }
 
+/** A path segment decoded; malformed percent-encoding is handed on raw, for the handler to refuse. */
+function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
 function readBody(request: IncomingMessage): Promise<Buffer | 'too-large'> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -178,7 +187,7 @@ export async function startLocalApi(options: { port?: number; host?: string } = 
         if (!match) continue;
         const parameters: Record<string, string> = {};
         compiled.parameterNames.forEach((name, index) => {
-          parameters[name] = decodeURIComponent(match[index + 1] ?? '');
+          parameters[name] = decodePathSegment(match[index + 1] ?? '');
         });
         const event = toEvent(
           request,

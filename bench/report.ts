@@ -1,0 +1,442 @@
+/**
+ * The benchmark's results: their shape (latest.json), the targets judged
+ * against them, and the markdown summary (latest.md). Targets are reported,
+ * never asserted: a miss is explained with the numbers that cause it.
+ */
+import type { BundleResult } from './bundles';
+import type { EndToEndResult } from './end-to-end';
+import type { LatencyModel } from './latency-clients';
+import type { CpuResult, PlanAnalysis, ThroughputResult } from './relay-bench';
+import type { StreamShape } from './stream';
+import type { WritePathResult } from './write-path';
+
+/** Where and how the run happened. */
+export interface Environment {
+  readonly date: string;
+  readonly node: string;
+  readonly v8: string;
+  readonly platform: string;
+  readonly cpuModel: string;
+  readonly cpus: number;
+  readonly memoryGb: number;
+  /** 1-minute load average when the run started: other work on the machine shows here. */
+  readonly loadAverage: number;
+  readonly commit?: string;
+}
+
+/** The sizes the run used. */
+export interface Parameters {
+  readonly mode: 'full' | 'smoke';
+  readonly latency: LatencyModel;
+  readonly shape: StreamShape;
+  readonly records: number;
+  readonly distinctRecords: number;
+  readonly batchSizes: readonly number[];
+  readonly concurrencies: readonly number[];
+  readonly naiveRecords: number;
+  readonly cpu: {
+    readonly records: number;
+    readonly batchSize: number;
+    readonly concurrency: number;
+    readonly repeats: number;
+  };
+  readonly importRuns: number;
+  readonly writeRequests: number;
+  readonly e2eRequests: number;
+  /** The relay's event source mapping as the synthesized dev stack defines it (when a local part ran). */
+  readonly stackMapping?: { readonly batchSize?: number; readonly batchingWindowSeconds?: number };
+}
+
+/** A throughput configuration with what its plan allows. */
+export interface RelayRow extends ThroughputResult {
+  /** `aggregates`: the main stream; `distinct`: one event per aggregate. */
+  readonly stream: 'aggregates' | 'distinct';
+  readonly plan: PlanAnalysis;
+  readonly ratioToNaive: number;
+}
+
+/** A target and how the run fared. */
+export interface TargetResult {
+  readonly name: string;
+  readonly goal: string;
+  readonly measured: string;
+  readonly met: boolean;
+  /** Why, with numbers; always present when missed. */
+  readonly note: string;
+}
+
+/** Everything one run measured (latest.json). */
+export interface BenchResults {
+  readonly environment: Environment;
+  readonly parameters: Parameters;
+  readonly relay?: { readonly rows: readonly RelayRow[]; readonly naive: ThroughputResult };
+  readonly cpu?: readonly CpuResult[];
+  readonly bundles?: readonly BundleResult[];
+  readonly writePath?: WritePathResult;
+  readonly endToEnd?: EndToEndResult;
+  /** Parts that failed, with the error; the run exits non-zero when any did. */
+  readonly errors: Record<string, string>;
+  /** Wall time of each part, in seconds. */
+  readonly durationsSeconds: Record<string, number>;
+  targets: TargetResult[];
+}
+
+/** The relay's default concurrency and the stack's default batch size (lib/outbox-relay.ts). */
+export const DEFAULT_CONFIGURATION = { batchSize: 100, concurrency: 4 } as const;
+
+const THROUGHPUT_GOAL = 1000;
+const RATIO_GOAL = 10;
+const CALLS_GOAL = 0.15;
+const CPU_GOAL_MICROS = 20;
+
+function number(value: number, digits = 0): string {
+  return value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+}
+
+function kilobytes(bytes: number): string {
+  return `${number(bytes / 1024, 0)} KiB`;
+}
+
+/** Judges the four targets against the results. */
+export function evaluateTargets(results: BenchResults): TargetResult[] {
+  const targets: TargetResult[] = [];
+  const relay = results.relay;
+  if (relay) {
+    const rows = relay.rows.filter((row) => row.stream === 'aggregates');
+    const best = [...rows].sort((a, b) => b.eventsPerSecond - a.eventsPerSecond)[0];
+    const orderKept = relay.rows.every((row) => row.order.kept);
+    const latencyLabel = `${results.parameters.latency.putEventsMs} ms PutEvents`;
+    if (best) {
+      const meeting = rows.filter((row) => row.eventsPerSecond >= THROUGHPUT_GOAL);
+      const standard = rows.find(
+        (row) =>
+          row.batchSize === DEFAULT_CONFIGURATION.batchSize &&
+          row.concurrency === DEFAULT_CONFIGURATION.concurrency,
+      );
+      const distinctBest = [...relay.rows.filter((row) => row.stream === 'distinct')].sort(
+        (a, b) => b.eventsPerSecond - a.eventsPerSecond,
+      )[0];
+      const level =
+        [...rows].sort((a, b) => b.plan.levelBoundEventsPerSecond - a.plan.levelBoundEventsPerSecond)[0] ??
+        best;
+      const met = best.eventsPerSecond >= THROUGHPUT_GOAL && orderKept;
+      const why = met
+        ? `met by ${meeting.map((row) => `batch ${row.batchSize} x ${row.concurrency}`).join(', ')}` +
+          (standard
+            ? `; the default (batch 100, concurrency 4) reaches ${number(standard.eventsPerSecond)}/s`
+            : '')
+        : `the chunk plan, not the concurrency, is the limit: at batch ${best.batchSize} the longest chain of dependent ` +
+          `PutEvents calls is ${best.plan.criticalPath} chunks (${best.plan.chunks} chunks in all) where order alone ` +
+          `needs ${best.plan.orderDepth}, so even with no overhead the plan allows ` +
+          `${number(best.plan.scheduleBoundEventsPerSecond)}/s; packing each batch by level ` +
+          `(the k-th event of every aggregate together) would allow ${number(level.plan.levelBoundEventsPerSecond)}/s ` +
+          `(batch ${level.batchSize} x ${level.concurrency})` +
+          (distinctBest
+            ? `. With one event per aggregate the same relay reaches ${number(distinctBest.eventsPerSecond)}/s ` +
+              `(batch ${distinctBest.batchSize} x ${distinctBest.concurrency})`
+            : '');
+      targets.push({
+        name: 'Relay throughput per shard',
+        goal: `>= ${number(THROUGHPUT_GOAL)} events/s at ${latencyLabel}, order kept`,
+        measured: `${number(best.eventsPerSecond)} events/s (batch ${best.batchSize}, concurrency ${best.concurrency}); order ${orderKept ? 'kept' : 'BROKEN'}`,
+        met,
+        note: orderKept
+          ? why
+          : `order broken: ${relay.rows
+              .flatMap((row) => row.order.violations)
+              .slice(0, 3)
+              .join('; ')}`,
+      });
+      const ratio = best.eventsPerSecond / relay.naive.eventsPerSecond;
+      targets.push({
+        name: 'Speed-up over the naive relay',
+        goal: `>= ${RATIO_GOAL}x`,
+        measured: `${number(ratio, 1)}x (${number(best.eventsPerSecond)} vs ${number(relay.naive.eventsPerSecond, 1)} events/s)`,
+        met: ratio >= RATIO_GOAL,
+        note:
+          ratio >= RATIO_GOAL
+            ? `the naive relay pays a PutEvents and an UpdateItem round trip per event (${number(results.parameters.latency.putEventsMs + results.parameters.latency.dynamoDbMs)} ms)`
+            : `the relay's best configuration is held back by its chunk plan (see above)`,
+      });
+    }
+    const worst = [...rows].sort((a, b) => b.callsPerEvent - a.callsPerEvent)[0];
+    if (worst) {
+      targets.push({
+        name: 'AWS calls per published event',
+        goal: `<= ${CALLS_GOAL}`,
+        measured: `${number(worst.callsPerEvent, 3)} (worst configuration: batch ${worst.batchSize})`,
+        met: worst.callsPerEvent <= CALLS_GOAL,
+        note:
+          `${number(worst.entriesPerPutEvents, 1)} entries per PutEvents (at most 10) and one TransactWriteItems ` +
+          `per up to 100 delivered marks; the naive relay makes ${number(relay.naive.callsPerEvent, 0)}`,
+      });
+    }
+  }
+  const core = results.cpu?.find((cpu) => cpu.boundary === 'send');
+  const sdk = results.cpu?.find((cpu) => cpu.boundary === 'http');
+  if (core) {
+    const met = core.microsPerEvent <= CPU_GOAL_MICROS;
+    targets.push({
+      name: 'Relay CPU per event',
+      goal: `<= ${CPU_GOAL_MICROS} µs`,
+      measured: `${number(core.microsPerEvent, 1)} µs (relay core)${sdk ? `; ${number(sdk.microsPerEvent, 1)} µs with SDK serialization and signing` : ''}`,
+      met,
+      note:
+        (met
+          ? 'the relay core (decode, entries, plan, schedule, marks) fits the budget'
+          : `the relay core alone spends ${number(core.microsPerEvent, 1)} µs per event`) +
+        (sdk
+          ? `; the AWS SDK's serialization, signing and parsing add ${number(sdk.microsPerEvent - core.microsPerEvent, 1)} µs, ` +
+            `which a Lambda pays too (${number(sdk.microsPerEvent, 0)} ms of CPU per 1,000 events)`
+          : ''),
+    });
+  }
+  return targets;
+}
+
+function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const line = (cells: readonly string[]) => `| ${cells.join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+/** The headline table: targets next to the figures. */
+export function headlineTable(results: BenchResults): string {
+  return table(
+    ['Target', 'Goal', 'Measured', 'Met'],
+    results.targets.map((target) => [
+      target.name,
+      target.goal,
+      target.measured,
+      target.met ? 'yes' : '**no**',
+    ]),
+  );
+}
+
+/** The markdown summary (latest.md). */
+export function renderMarkdown(results: BenchResults): string {
+  const { environment: env, parameters: p } = results;
+  const out: string[] = [];
+  out.push('# Benchmark results', '');
+  out.push(
+    `${p.mode === 'smoke' ? 'Smoke run (tiny sizes; the figures mean little). ' : ''}` +
+      `Generated ${env.date} by \`npm run bench\` on Node ${env.node}, ${env.cpuModel} (${env.cpus} CPUs, ` +
+      `${env.memoryGb} GB), load average ${env.loadAverage} at the start${env.commit ? `, commit ${env.commit}` : ''}.`,
+    '',
+    `Latency model: PutEvents ${p.latency.putEventsMs} ms, DynamoDB ${p.latency.dynamoDbMs} ms, SQS ${p.latency.sqsMs} ms ` +
+      'per round trip, injected in place of the HTTP client (the SDK still serializes, signs and parses).',
+    '',
+    'Reproduce with `npm run bench` (`-- --put-events-ms N --dynamodb-ms N --sqs-ms N` change the model, ' +
+      '`-- --parts relay,cpu` runs some parts, `-- --smoke` checks every part in under a minute).',
+    '',
+  );
+  out.push('## Targets', '', headlineTable(results), '');
+  for (const target of results.targets)
+    out.push(`- **${target.name}** (${target.met ? 'met' : 'missed'}): ${target.note}.`);
+  out.push('');
+
+  if (results.relay) {
+    const { rows, naive } = results.relay;
+    out.push(
+      '## Relay throughput per shard',
+      '',
+      `The real relay core (\`Relay\`, lambdas/outbox/relay.ts) over ${number(p.records)} records of ` +
+        `${p.shape.aggregates} aggregates x ${p.shape.eventsPerAggregate} events, interleaved at random in shard ` +
+        `order ("aggregates"), and over ${number(p.distinctRecords)} records with one event per aggregate ` +
+        `("distinct"). Batches run one after another, as the event source mapping feeds one shard. The fake ` +
+        "EventBridge records every entry; order holds when each aggregate's sequences arrive as 1, 2, 3... and each " +
+        'is sent only after the previous one was acknowledged. "Plan bound" replays the relay\'s own chunk schedule ' +
+        'with no overhead; "level bound" is what packing each batch by level would allow.',
+      '',
+    );
+    out.push(
+      table(
+        [
+          'Stream',
+          'Batch',
+          'Concurrency',
+          'Events/s',
+          'x naive',
+          'Calls/event',
+          'Entries/PutEvents',
+          'Critical path (order needs)',
+          'Plan bound/s',
+          'Level bound/s',
+          'Order kept',
+        ],
+        [
+          ...rows.map((row) => [
+            row.stream,
+            number(row.batchSize),
+            String(row.concurrency),
+            number(row.eventsPerSecond),
+            `${number(row.ratioToNaive, 1)}x`,
+            number(row.callsPerEvent, 3),
+            number(row.entriesPerPutEvents, 1),
+            `${row.plan.criticalPath} (${row.plan.orderDepth})`,
+            number(row.plan.scheduleBoundEventsPerSecond),
+            number(row.plan.levelBoundEventsPerSecond),
+            row.order.kept ? 'yes' : '**no**',
+          ]),
+          [
+            'naive',
+            number(naive.batchSize),
+            '1',
+            number(naive.eventsPerSecond, 1),
+            '1.0x',
+            number(naive.callsPerEvent, 3),
+            '1.0',
+            '-',
+            '-',
+            '-',
+            naive.order.kept ? 'yes' : '**no**',
+          ],
+        ],
+      ),
+      '',
+      '![Relay throughput](throughput.svg)',
+      '',
+      '## AWS calls per published event',
+      '',
+      table(
+        ['Stream', 'Batch', 'Concurrency', 'Events', 'Calls by kind', 'Calls/event'],
+        [...rows, { ...naive, stream: 'naive' as const }].map((row) => [
+          row.stream,
+          number(row.batchSize),
+          String(row.concurrency),
+          number(row.events),
+          Object.entries(row.calls)
+            .map(([kind, count]) => `${kind} ${number(count)}`)
+            .join(', '),
+          number(row.callsPerEvent, 3),
+        ]),
+      ),
+      '',
+    );
+  }
+
+  if (results.cpu) {
+    out.push(
+      '## Relay CPU per event',
+      '',
+      `\`process.cpuUsage()\` around the relay calls only, zero-latency clients, ${number(p.cpu.records)} records in ` +
+        `batches of ${p.cpu.batchSize}, concurrency ${p.cpu.concurrency}; median of ${p.cpu.repeats} passes after an ` +
+        'unmeasured one. "send" answers before the SDK serializes (the relay\'s own work); "http" answers in place of ' +
+        "the HTTP client (adds the SDK's serialization, signing and parsing).",
+      '',
+      table(
+        ['Boundary', 'CPU µs/event', 'user', 'system', 'Wall µs/event', 'Passes (µs/event)'],
+        results.cpu.map((cpu) => [
+          cpu.boundary,
+          number(cpu.microsPerEvent, 1),
+          number(cpu.userMicrosPerEvent, 1),
+          number(cpu.systemMicrosPerEvent, 1),
+          number(cpu.wallMicrosPerEvent, 1),
+          cpu.passes.map((pass) => number(pass, 1)).join(', '),
+        ]),
+      ),
+      '',
+    );
+  }
+
+  if (results.bundles) {
+    out.push(
+      '## Lambda bundles',
+      '',
+      'Each `lambdas/handlers/*.ts` entry bundled as `ServiceFunction` bundles it (esbuild: ESM, minify, node24, ' +
+        'everything bundled, createRequire banner, source map), and the median time of `await import(bundle)` in a ' +
+        `fresh Node ${env.node} process over ${p.importRuns} runs, with the handler's environment set to dummy values ` +
+        'and `NODE_OPTIONS=--enable-source-maps` as in Lambda.',
+      '',
+      table(
+        ['Handler', 'Minified', 'Gzipped', 'Import (ms)', 'Largest packages'],
+        results.bundles.map((bundle) => [
+          bundle.handler,
+          kilobytes(bundle.bytes),
+          kilobytes(bundle.gzipBytes),
+          bundle.importMs === undefined ? 'failed' : number(bundle.importMs, 1),
+          bundle.topPackages.map((entry) => `${entry.name} ${kilobytes(entry.bytes)}`).join(', '),
+        ]),
+      ),
+      '',
+    );
+  }
+
+  if (results.writePath) {
+    const w = results.writePath;
+    out.push(
+      '## Write path on DynamoDB Local',
+      '',
+      `${number(w.requests)} requests per variant, interleaved, in-process, against the stack's table created from ` +
+        'the synthesized template. Milliseconds. DynamoDB Local is a Java process on this machine: compare the ' +
+        'variants with each other, not with DynamoDB.',
+      '',
+      table(
+        ['Variant', 'p50', 'p90', 'p99', 'mean'],
+        [
+          ['POST /members (member + outbox event in one TransactWriteItems)', w.handler],
+          ['POST /members with Idempotency-Key (read + 3-item transaction)', w.handlerWithIdempotencyKey],
+          ['PutItem of the same member', w.putItem],
+        ].map(([label, summary]) =>
+          typeof summary === 'string' || summary === undefined
+            ? [String(label)]
+            : [
+                String(label),
+                number(summary.p50, 2),
+                number(summary.p90, 2),
+                number(summary.p99, 2),
+                number(summary.mean, 2),
+              ],
+        ),
+      ),
+      '',
+      `The handler costs ${number(w.handler.p50 / w.putItem.p50, 1)}x a plain PutItem at the median.`,
+      '',
+    );
+  }
+
+  if (results.endToEnd) {
+    const e = results.endToEnd;
+    out.push(
+      '## End to end in the local runtime',
+      '',
+      `${e.requests} requests one after another through \`startLocalRuntime\` (DynamoDB Local stream -> stream ` +
+        'poller -> relay handler -> moto EventBridge -> rule -> tap queue), received with SQS long polls. ' +
+        "Milliseconds. The stream poller keeps the event source mapping's settings, including its batching window.",
+      '',
+      table(
+        ['Span', 'p50', 'p90', 'p99', 'max'],
+        [
+          ['commit (201) -> tap queue', e.commitToTap],
+          ['request sent -> tap queue', e.requestToTap],
+          ['POST /members', e.post],
+        ].map(([label, summary]) =>
+          typeof summary === 'string' || summary === undefined
+            ? [String(label)]
+            : [
+                String(label),
+                number(summary.p50, 1),
+                number(summary.p90, 1),
+                number(summary.p99, 1),
+                number(summary.max, 1),
+              ],
+        ),
+      ),
+      '',
+      `The relay was invoked ${e.relay.invocations} times with ${e.relay.records} records.` +
+        (p.stackMapping?.batchingWindowSeconds
+          ? ` The stack's event source mapping waits up to ${p.stackMapping.batchingWindowSeconds} s to fill a batch ` +
+            `(MaximumBatchingWindowInSeconds, batch size ${p.stackMapping.batchSize ?? 'default'}), which the local ` +
+            'stream poller honours: at one request at a time, that window is most of the latency.'
+          : ''),
+      '',
+    );
+  }
+
+  const errors = Object.entries(results.errors);
+  if (errors.length > 0) {
+    out.push('## Parts that failed', '');
+    for (const [part, error] of errors) out.push(`- **${part}**: \`${error.split('\n')[0]}\``);
+    out.push('');
+  }
+  return `${out.join('\n')}\n`;
+}

@@ -1,0 +1,143 @@
+/**
+ * The write path on DynamoDB Local: POST /members through the real
+ * create-member handler (validation, one TransactWriteItems holding the
+ * member and its outbox event) against a plain PutItem of the same member,
+ * on the same client, interleaved so both see the same machine.
+ *
+ * Runs in its own process (bench/child.ts): handlers read their environment
+ * at import, so the table must exist before the handler module loads.
+ */
+import { randomBytes } from 'node:crypto';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { entityKey } from '../lambdas/outbox/keys';
+import { createTablesFromTemplate, referencedLogicalId } from '../local/resources';
+import type { CfnTemplate } from '../local/synth';
+import { apiEvent, lambdaContext } from '../test/helpers/api-events';
+import { type Summary, summarize } from './stats';
+
+/** Input of the write-path measurement. */
+export interface WritePathInput {
+  readonly dynamoDbEndpoint: string;
+  /** The synthesized dev stack; its table is created under a fresh namespace. */
+  readonly template: CfnTemplate;
+  /** Measured requests per variant. */
+  readonly requests: number;
+  /** Unmeasured requests per variant first. */
+  readonly warmUp: number;
+}
+
+/** Latency per variant, in milliseconds. */
+export interface WritePathResult {
+  readonly requests: number;
+  readonly tableName: string;
+  /** POST /members through the handler: member + MemberRegistered in one transaction. */
+  readonly handler: Summary;
+  /** The same with an Idempotency-Key: a consistent read first, and the stored response in the transaction. */
+  readonly handlerWithIdempotencyKey: Summary;
+  /** PutItem of the same member item, nothing else. */
+  readonly putItem: Summary;
+}
+
+type Handler = (
+  event: APIGatewayProxyEventV2,
+  context: Context,
+) => Promise<APIGatewayProxyStructuredResultV2>;
+
+/** Thrown when a request of the benchmark failed; its latency would be meaningless. */
+export class WritePathError extends Error {
+  override readonly name = 'WritePathError';
+}
+
+async function createTable(template: CfnTemplate, endpoint: string): Promise<string> {
+  const client = new DynamoDBClient({
+    endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+  });
+  try {
+    const tables = await createTablesFromTemplate(template, client, {
+      namespace: `bench-write-${randomBytes(3).toString('hex')}`,
+    });
+    const logicalId = referencedLogicalId(template.Outputs?.TableName?.Value);
+    const tableName = logicalId === undefined ? undefined : tables.get(logicalId);
+    if (!tableName)
+      throw new WritePathError('the synthesized stack has no TableName output naming its table');
+    return tableName;
+  } finally {
+    client.destroy();
+  }
+}
+
+async function timed(action: () => Promise<void>): Promise<number> {
+  const started = performance.now();
+  await action();
+  return performance.now() - started;
+}
+
+/** Measures the variants `requests` times each, round-robin, after `warmUp` rounds. */
+export async function measureWritePath(input: WritePathInput): Promise<WritePathResult> {
+  const tableName = await createTable(input.template, input.dynamoDbEndpoint);
+  process.env.TABLE_NAME = tableName;
+  process.env.DYNAMODB_ENDPOINT = input.dynamoDbEndpoint;
+  const { handler } = (await import('../lambdas/handlers/create-member')) as { handler: Handler };
+  const { docClient } = await import('../lambdas/shared/clients');
+  const { newId } = await import('../lambdas/domain/ids');
+  const client = docClient();
+  const context = lambdaContext();
+
+  const register = async (round: number, idempotencyKey?: string) => {
+    const event = apiEvent('POST', '/members', {
+      body: { email: `bench-${round}@example.com`, name: `Bench Member ${round}` },
+      ...(idempotencyKey ? { headers: { 'idempotency-key': idempotencyKey } } : {}),
+      requestId: `bench-${round}`,
+    });
+    const response = await handler(event, context);
+    if (response.statusCode !== 201) {
+      throw new WritePathError(`POST /members answered ${response.statusCode}: ${response.body}`);
+    }
+  };
+  const putMember = async (round: number) => {
+    const id = newId();
+    const now = new Date().toISOString();
+    await client.send(
+      new PutCommand({
+        TableName: tableName,
+        Item: {
+          ...entityKey('MEMBER', id),
+          id,
+          status: 'active',
+          version: 1,
+          email: `bench-${round}@example.com`,
+          name: `Bench Member ${round}`,
+          createdAt: now,
+          updatedAt: now,
+          ordersRevision: 0,
+          entityType: 'MEMBER',
+        },
+        // The handler's member Put carries the same condition.
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
+  };
+
+  const samples = { handler: [] as number[], idempotent: [] as number[], put: [] as number[] };
+  const keyPrefix = randomBytes(4).toString('hex');
+  for (let round = 0; round < input.warmUp + input.requests; round += 1) {
+    const handlerMs = await timed(() => register(round));
+    const idempotentMs = await timed(() => register(round, `bench-${keyPrefix}-${round}`));
+    const putMs = await timed(() => putMember(round));
+    if (round < input.warmUp) continue;
+    samples.handler.push(handlerMs);
+    samples.idempotent.push(idempotentMs);
+    samples.put.push(putMs);
+  }
+  return {
+    requests: input.requests,
+    tableName,
+    handler: summarize(samples.handler),
+    handlerWithIdempotencyKey: summarize(samples.idempotent),
+    putItem: summarize(samples.put),
+  };
+}
