@@ -8,7 +8,9 @@ import { API_ROUTES, FALLBACK_ROUTE } from '../../lambdas/handlers/api-routes';
 import { OutboxStack } from '../../lib/outbox-stack';
 import { handlersExist } from '../helpers/synth';
 
-const HANDLERS = [...API_ROUTES, FALLBACK_ROUTE].map((route) => route.handler).concat('relay');
+const HANDLERS = [...API_ROUTES, FALLBACK_ROUTE]
+  .map((route) => route.handler)
+  .concat('relay', 'sweeper', 'notifications', 'member-activity');
 
 describe('bundling', () => {
   const outdirs: string[] = [];

@@ -39,10 +39,10 @@ function actionsOn(statements: readonly Statement[], resource: unknown): string[
 }
 
 describe('functions', () => {
-  it('are one per route, the fallback and the relay, and nothing else', () => {
+  it('are one per route, the fallback, the relay, the sweeper and the two consumers, and nothing else', () => {
     const { template } = synth('dev');
 
-    template.resourceCountIs(FUNCTION, API_ROUTES.length + 2);
+    template.resourceCountIs(FUNCTION, API_ROUTES.length + 5);
   });
 
   it('all run nodejs24.x on arm64 with active tracing', () => {

@@ -28,7 +28,11 @@ describe('event tap', () => {
     const { tap, bus } = synthesized.stack;
     if (!tap) throw new Error('the dev stack has no tap');
 
-    synthesized.template.resourceCountIs('AWS::Events::Rule', 1);
+    synthesized.template.resourcePropertiesCountIs(
+      'AWS::Events::Rule',
+      { EventPattern: EVERY_EVENT_OF_THE_ACCOUNT },
+      1,
+    );
     synthesized.template.hasResourceProperties('AWS::Events::Rule', {
       EventBusName: { Ref: logicalIdOf(bus.eventBus) },
       EventPattern: EVERY_EVENT_OF_THE_ACCOUNT,
@@ -65,8 +69,12 @@ describe('event tap', () => {
     const synthesized = synth('prod');
 
     expect(synthesized.stack.tap).toBeUndefined();
-    synthesized.template.resourceCountIs('AWS::Events::Rule', 0);
-    // The relay's poison and on-failure queues only.
-    synthesized.template.resourceCountIs('AWS::SQS::Queue', 2);
+    synthesized.template.resourcePropertiesCountIs(
+      'AWS::Events::Rule',
+      { EventPattern: EVERY_EVENT_OF_THE_ACCOUNT },
+      0,
+    );
+    // The relay's poison and on-failure queues, and each consumer's queue, DLQ and rule DLQ.
+    synthesized.template.resourceCountIs('AWS::SQS::Queue', 2 + 2 * 3);
   });
 });
