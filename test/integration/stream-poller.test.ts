@@ -457,27 +457,6 @@ describe('stream poller', () => {
     expect(sortKeys(seen.batches.flat())).toEqual(outboxKeys(2));
   });
 
-  it('passes DynamoDB Local TTL deletes on as they are', async () => {
-    const { table, streamArn } = await streamTable();
-    await dynamoDb.send(
-      new UpdateTimeToLiveCommand({
-        TableName: table,
-        TimeToLiveSpecification: { Enabled: true, AttributeName: 'expiresAt' },
-      }),
-    );
-    await putOutbox(table, 1, { expiresAt: { N: String(Math.floor(Date.now() / 1000) - 60) } });
-    const seen = recorder();
-
-    start({ streamArn, handler: seen.handler });
-    await waitFor(() => seen.batches.flat().length === 2, 45_000, 'the TTL delete record');
-
-    const ttlDelete = seen.batches.flat()[1];
-    expect(ttlDelete?.eventName).toBe('UNKNOWN_TO_SDK_VERSION');
-    expect(ttlDelete?.userIdentity).toBeUndefined();
-    expect(ttlDelete?.dynamodb?.NewImage).toBeUndefined();
-    expect(ttlDelete?.dynamodb?.Keys).toEqual({ pk: { S: 'MEMBER#1' }, sk: { S: 'OUTBOX#001' } });
-  }, 60_000);
-
   it('stops only after the invocation in flight has finished, and invokes nothing after', async () => {
     const { table, streamArn } = await streamTable();
     await putOutbox(table, 1);

@@ -9,21 +9,27 @@
  * pending keys are removed). AWS deletes them; DynamoDB Local does not. So the
  * item expired here is one still in the pending index, and the mark is checked
  * on a second item.
+ *
+ * It runs on a DynamoDB Local of its own: TTL there is one background pass
+ * over every table, and with the whole suite's tables in one instance the
+ * pass does not reach this table within the test's time.
  */
-import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { outboxKey, pendingKeys } from '../../lambdas/outbox/keys';
 import { createDocumentClient } from '../../lambdas/shared/clients';
-import { eventSourceMappings } from '../../local/resources';
+import { type LocalServer, startDynamoDbLocal } from '../../local/dynamodb-local';
+import { createTablesFromTemplate, eventSourceMappings } from '../../local/resources';
 import { type StreamPoller, startStreamPoller } from '../../local/stream-poller';
-import { createTestTable, LOCAL_CREDENTIALS, stackTemplate, type TestTable } from '../helpers/local-env';
+import { LOCAL_CREDENTIALS, outboxTableLogicalId, stackTemplate } from '../helpers/local-env';
 import { pollUntil } from '../helpers/poll';
 
 const AGGREGATE = '01ARZ3NDEKTSV4RRFFQ69G5FAV';
-let table: TestTable;
+let server: LocalServer;
+let table: { tableName: string; endpoint: string; client: DynamoDBClient };
 let poller: StreamPoller;
 const received: DynamoDBRecord[] = [];
 
@@ -46,8 +52,17 @@ function outboxItem(sequence: number, extra: Record<string, unknown>): Record<st
 }
 
 beforeAll(async () => {
-  table = await createTestTable('ttl');
-  const [mapping] = eventSourceMappings(await stackTemplate('dev'));
+  server = await startDynamoDbLocal({ inMemory: true });
+  const client = new DynamoDBClient({
+    endpoint: server.endpoint,
+    region: 'us-east-1',
+    credentials: LOCAL_CREDENTIALS,
+  });
+  const template = await stackTemplate('dev');
+  const tableId = outboxTableLogicalId(template);
+  const tables = await createTablesFromTemplate(template, client, { namespace: 'ttl' });
+  table = { tableName: tables.get(tableId) ?? '', endpoint: server.endpoint, client };
+  const mapping = eventSourceMappings(template).find((each) => each.eventSourceLogicalId === tableId);
   if (!mapping) throw new Error('the dev stack has no event source mapping');
   const described = await table.client.send(new DescribeTableCommand({ TableName: table.tableName }));
   poller = startStreamPoller({
@@ -67,6 +82,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await poller?.stop();
+  await server?.stop();
 });
 
 describe('TTL clean-up', () => {
