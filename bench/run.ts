@@ -325,7 +325,10 @@ async function main(): Promise<number> {
     await rm(workDir, { recursive: true, force: true });
   }
 
-  const mapping = template ? eventSourceMappings(template)[0]?.properties : undefined;
+  // The relay's mapping reads the table stream; consumer mappings (SQS) have no starting position.
+  const mapping = template
+    ? eventSourceMappings(template).find((each) => each.properties.StartingPosition !== undefined)?.properties
+    : undefined;
   const results: BenchResults = {
     environment: env,
     parameters: {
