@@ -120,7 +120,7 @@ export const RELAY_DEFAULTS = {
 } as const;
 
 /** Marks still run this close to the deadline; less than the publish margin, which exists for them. */
-const MARK_RESERVE_MS = 1000;
+export const MARK_RESERVE_MS = 1000;
 
 type RecordStatus = 'skipped' | 'pending' | 'published' | 'poisoned';
 
@@ -150,6 +150,54 @@ export async function relayRecords(
   return new Relay(options).relay(records);
 }
 
+/** The relay's options with their defaults filled in: what publishing and marking need. */
+export interface PublishSettings {
+  readonly logger: RelayLogger;
+  readonly now: () => Date;
+  readonly remainingTimeMs: () => number;
+  readonly safetyMarginMs: number;
+  readonly concurrency: number;
+  readonly publishPolicy: RetryPolicy;
+  readonly marker: MarkerOptions;
+}
+
+/** Fills in the defaults of the relay's options; the sweeper publishes with the same settings. */
+export function resolvePublishSettings(options: Omit<RelayOptions, 'metrics'>): PublishSettings {
+  const remainingTimeMs = options.remainingTimeMs ?? (() => Number.POSITIVE_INFINITY);
+  const safetyMarginMs = options.safetyMarginMs ?? RELAY_DEFAULTS.safetyMarginMs;
+  const now = options.now ?? (() => new Date());
+  const pacing = {
+    baseDelayMs: options.baseDelayMs ?? RELAY_DEFAULTS.baseDelayMs,
+    maxDelayMs: options.maxDelayMs ?? RELAY_DEFAULTS.maxDelayMs,
+    remainingTimeMs,
+    sleep: options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))),
+    random: options.random ?? Math.random,
+  };
+  return {
+    logger: options.logger ?? sharedLogger,
+    now,
+    remainingTimeMs,
+    safetyMarginMs,
+    concurrency: options.concurrency ?? RELAY_DEFAULTS.concurrency,
+    publishPolicy: {
+      ...pacing,
+      maxAttempts: options.maxAttempts ?? RELAY_DEFAULTS.maxAttempts,
+      safetyMarginMs,
+    },
+    marker: {
+      client: options.dynamo,
+      tableName: options.tableName,
+      now,
+      retentionHours: options.deliveredRetentionHours ?? RELAY_DEFAULTS.deliveredRetentionHours,
+      retry: {
+        ...pacing,
+        maxAttempts: options.markMaxAttempts ?? RELAY_DEFAULTS.markMaxAttempts,
+        safetyMarginMs: Math.min(MARK_RESERVE_MS, safetyMarginMs),
+      },
+    },
+  };
+}
+
 /** The relay, configured once; `relay` handles one batch. */
 export class Relay {
   private readonly logger: RelayLogger;
@@ -162,35 +210,16 @@ export class Relay {
   private readonly marker: MarkerOptions;
 
   constructor(private readonly options: RelayOptions) {
-    this.logger = options.logger ?? sharedLogger;
-    this.metrics = options.metrics ?? sharedMetrics;
-    this.now = options.now ?? (() => new Date());
-    this.remainingTimeMs = options.remainingTimeMs ?? (() => Number.POSITIVE_INFINITY);
-    this.safetyMarginMs = options.safetyMarginMs ?? RELAY_DEFAULTS.safetyMarginMs;
-    this.concurrency = options.concurrency ?? RELAY_DEFAULTS.concurrency;
-    const pacing = {
-      baseDelayMs: options.baseDelayMs ?? RELAY_DEFAULTS.baseDelayMs,
-      maxDelayMs: options.maxDelayMs ?? RELAY_DEFAULTS.maxDelayMs,
-      remainingTimeMs: this.remainingTimeMs,
-      sleep: options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))),
-      random: options.random ?? Math.random,
-    };
-    this.publishPolicy = {
-      ...pacing,
-      maxAttempts: options.maxAttempts ?? RELAY_DEFAULTS.maxAttempts,
-      safetyMarginMs: this.safetyMarginMs,
-    };
-    this.marker = {
-      client: options.dynamo,
-      tableName: options.tableName,
+    ({
+      logger: this.logger,
       now: this.now,
-      retentionHours: options.deliveredRetentionHours ?? RELAY_DEFAULTS.deliveredRetentionHours,
-      retry: {
-        ...pacing,
-        maxAttempts: options.markMaxAttempts ?? RELAY_DEFAULTS.markMaxAttempts,
-        safetyMarginMs: Math.min(MARK_RESERVE_MS, this.safetyMarginMs),
-      },
-    };
+      remainingTimeMs: this.remainingTimeMs,
+      safetyMarginMs: this.safetyMarginMs,
+      concurrency: this.concurrency,
+      publishPolicy: this.publishPolicy,
+      marker: this.marker,
+    } = resolvePublishSettings(options));
+    this.metrics = options.metrics ?? sharedMetrics;
   }
 
   /** Relays one batch; see `relayRecords`. */

@@ -62,7 +62,14 @@ import { MAX_PUT_EVENTS_BYTES, putEventsEntrySize } from './limits';
 import { type MarkerOptions, markDelivered, markFailed } from './marker';
 import { type PoisonEvent, parkPoison } from './poison';
 import { type PublishFailure, publishEntries, type RetryPolicy } from './publisher';
-import { RELAY_DEFAULTS, type RelayLogger, type RelayMetrics, type RelayOptions } from './relay';
+import {
+  MARK_RESERVE_MS,
+  RELAY_DEFAULTS,
+  type RelayLogger,
+  type RelayMetrics,
+  type RelayOptions,
+  resolvePublishSettings,
+} from './relay';
 
 /** Names of the metrics the sweeper emits (namespace `Outbox`, dimension `service`). */
 export const SWEEPER_METRICS = {
@@ -104,9 +111,6 @@ export const SWEEPER_DEFAULTS = {
   /** Aggregates read from the table at once. */
   readConcurrency: 8,
 } as const;
-
-/** Marks still run this close to the deadline (as in the relay). */
-const MARK_RESERVE_MS = 1000;
 
 /** An undelivered outbox item, read from the pending index or the table. */
 export type PendingEntry =
@@ -542,34 +546,15 @@ class Republisher {
   private readonly marker: MarkerOptions;
 
   constructor(private readonly options: RepublishOptions) {
-    this.logger = options.logger ?? sharedLogger;
-    this.now = options.now ?? (() => new Date());
-    this.remainingTimeMs = options.remainingTimeMs ?? (() => Number.POSITIVE_INFINITY);
-    this.safetyMarginMs = options.safetyMarginMs ?? RELAY_DEFAULTS.safetyMarginMs;
-    this.concurrency = options.concurrency ?? RELAY_DEFAULTS.concurrency;
-    const pacing = {
-      baseDelayMs: options.baseDelayMs ?? RELAY_DEFAULTS.baseDelayMs,
-      maxDelayMs: options.maxDelayMs ?? RELAY_DEFAULTS.maxDelayMs,
-      remainingTimeMs: this.remainingTimeMs,
-      sleep: options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))),
-      random: options.random ?? Math.random,
-    };
-    this.publishPolicy = {
-      ...pacing,
-      maxAttempts: options.maxAttempts ?? RELAY_DEFAULTS.maxAttempts,
-      safetyMarginMs: this.safetyMarginMs,
-    };
-    this.marker = {
-      client: options.dynamo,
-      tableName: options.tableName,
+    ({
+      logger: this.logger,
       now: this.now,
-      retentionHours: options.deliveredRetentionHours ?? RELAY_DEFAULTS.deliveredRetentionHours,
-      retry: {
-        ...pacing,
-        maxAttempts: options.markMaxAttempts ?? RELAY_DEFAULTS.markMaxAttempts,
-        safetyMarginMs: Math.min(MARK_RESERVE_MS, this.safetyMarginMs),
-      },
-    };
+      remainingTimeMs: this.remainingTimeMs,
+      safetyMarginMs: this.safetyMarginMs,
+      concurrency: this.concurrency,
+      publishPolicy: this.publishPolicy,
+      marker: this.marker,
+    } = resolvePublishSettings(options));
   }
 
   /** Publishes and marks `entries`, skipping aggregates already in `stopped` and adding those that stop. */
