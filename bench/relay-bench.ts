@@ -7,11 +7,7 @@ import type { DynamoDBRecord } from 'aws-lambda';
 import { type Chunk, planChunks } from '../lambdas/outbox/chunking';
 import { decodeRecord } from '../lambdas/outbox/decode';
 import { toPutEventsEntry } from '../lambdas/outbox/entry';
-import {
-  MAX_PUT_EVENTS_ENTRIES,
-  MAX_TRANSACTION_ACTIONS,
-  putEventsEntrySize,
-} from '../lambdas/outbox/limits';
+import { MAX_TRANSACTION_ACTIONS, putEventsEntrySize } from '../lambdas/outbox/limits';
 import { Relay, type RelayLogger, type RelayMetrics, type RelayResult } from '../lambdas/outbox/relay';
 import {
   type Boundary,
@@ -265,8 +261,6 @@ export interface PlanAnalysis {
   readonly orderDepth: number;
   /** Events/s of the relay's own schedule (`runChunks` policy, this concurrency) with zero overhead. */
   readonly scheduleBoundEventsPerSecond: number;
-  /** Events/s if each batch were packed by level (k-th event of every aggregate together), same concurrency. */
-  readonly levelBoundEventsPerSecond: number;
 }
 
 /** Replays `runChunks`: lower indices first, a chunk starts once its dependencies succeeded, at most `concurrency` at once. */
@@ -314,7 +308,6 @@ export function analysePlan(
   let criticalPath = 0;
   let orderDepth = 0;
   let scheduleMs = 0;
-  let levelMs = 0;
   for (const batch of batchesOf(records, batchSize)) {
     const units = batch.flatMap((record) => {
       const decoded = decodeRecord(record);
@@ -325,23 +318,11 @@ export function analysePlan(
     const chunks = planChunks(units);
     chunkCount += chunks.length;
     criticalPath = Math.max(criticalPath, criticalPathOf(chunks));
-    const perLevel: number[] = [];
-    const seen = new Map<string, number>();
-    for (const unit of units) {
-      const level = seen.get(unit.aggregate) ?? 0;
-      seen.set(unit.aggregate, level + 1);
-      perLevel[level] = (perLevel[level] ?? 0) + 1;
-    }
-    orderDepth = Math.max(orderDepth, perLevel.length);
+    const perAggregate = new Map<string, number>();
+    for (const unit of units) perAggregate.set(unit.aggregate, (perAggregate.get(unit.aggregate) ?? 0) + 1);
+    orderDepth = Math.max(orderDepth, ...perAggregate.values());
     const marksMs = Math.ceil(units.length / MAX_TRANSACTION_ACTIONS) * model.dynamoDbMs;
     scheduleMs += simulateSchedule(chunks, concurrency, model.putEventsMs) + marksMs;
-    levelMs +=
-      perLevel.reduce(
-        (sum, count) => sum + Math.ceil(Math.ceil(count / MAX_PUT_EVENTS_ENTRIES) / concurrency),
-        0,
-      ) *
-        model.putEventsMs +
-      marksMs;
   }
   return {
     batchSize,
@@ -350,6 +331,5 @@ export function analysePlan(
     criticalPath,
     orderDepth,
     scheduleBoundEventsPerSecond: round((records.length / scheduleMs) * 1000, 1),
-    levelBoundEventsPerSecond: round((records.length / levelMs) * 1000, 1),
   };
 }

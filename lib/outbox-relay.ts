@@ -25,8 +25,11 @@ export interface OutboxRelayProps {
    */
   readonly deliveredTtlHours?: number;
   /**
-   * Stream records per invocation.
-   * @default 100
+   * Stream records per invocation. A thousand lets the relay pack each
+   * aggregate's k-th events into the same PutEvents calls and sustain more
+   * than 1,000 events/s per shard at a 30 ms round trip (bench/results); at
+   * 100 it reaches about 650/s.
+   * @default 1000
    */
   readonly batchSize?: number;
   /**
@@ -122,7 +125,7 @@ export class OutboxRelay extends Construct {
 
     this.eventSource = new DynamoEventSource(props.table, {
       startingPosition: lambda.StartingPosition.TRIM_HORIZON,
-      batchSize: props.batchSize ?? 100,
+      batchSize: props.batchSize ?? 1000,
       maxBatchingWindow: props.maxBatchingWindow ?? Duration.seconds(1),
       reportBatchItemFailures: true,
       bisectBatchOnError: true,

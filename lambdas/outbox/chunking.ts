@@ -48,49 +48,82 @@ const PUT_EVENTS_LIMITS: ChunkLimits = { maxEntries: MAX_PUT_EVENTS_ENTRIES, max
 
 interface ChunkDraft {
   readonly units: number[];
-  readonly aggregates: Set<string>;
   readonly dependsOn: Set<number>;
   entries: number;
   bytes: number;
 }
 
 /**
- * Plans chunks greedily: each unit goes into the earliest chunk after the one
- * holding its aggregate's previous unit that still has room. Units must fit
- * the limits alone; the caller treats a bigger one as poison.
+ * Plans chunks by level: a unit's level is the number of earlier units of its
+ * aggregate in the input, and a chunk holds units of one level only. The
+ * longest chain of dependent chunks is then the deepest aggregate's unit
+ * count, the fewest sequential calls any order-keeping plan can make; filling
+ * chunks greedily across levels instead chains calls that order does not
+ * require (66 sequential calls where 10 suffice, for a batch of 1,000 over
+ * 200 aggregates).
+ *
+ * Within a level, units are taken in the order their previous units' chunks
+ * were planned, so each chunk waits on a few neighbouring chunks of the level
+ * before it and the scheduler can start it while the rest of that level is
+ * still in flight. Each unit goes into the first chunk of its level with
+ * room. Units must fit the limits alone; the caller treats a bigger one as
+ * poison.
  *
  * @throws RangeError when a unit alone exceeds `maxBytes`
  */
 export function planChunks(units: readonly ChunkUnit[], limits: ChunkLimits = PUT_EVENTS_LIMITS): Chunk[] {
-  const drafts: ChunkDraft[] = [];
-  const lastChunkOf = new Map<string, number>();
+  // levels[k]: positions of the units that are the (k+1)-th of their aggregate.
+  const levels: number[][] = [];
+  const previousOf: (number | undefined)[] = [];
+  const lastPositionOf = new Map<string, number>();
+  const levelOf = new Map<string, number>();
   units.forEach((unit, position) => {
     if (unit.bytes > limits.maxBytes) {
       throw new RangeError(
         `unit ${position} has ${unit.bytes} bytes, more than a chunk holds (${limits.maxBytes})`,
       );
     }
-    const previous = lastChunkOf.get(unit.aggregate);
-    let index = previous === undefined ? 0 : previous + 1;
-    for (; index < drafts.length; index += 1) {
-      const draft = drafts[index];
-      // Every chunk holding this aggregate is at or before `previous`, so any
-      // later chunk is free of it; only room decides.
-      if (draft && fits(draft, unit, limits)) break;
+    const level = levelOf.get(unit.aggregate) ?? 0;
+    levelOf.set(unit.aggregate, level + 1);
+    previousOf[position] = lastPositionOf.get(unit.aggregate);
+    lastPositionOf.set(unit.aggregate, position);
+    let members = levels[level];
+    if (!members) {
+      members = [];
+      levels[level] = members;
     }
-    let draft = drafts[index];
-    if (!draft) {
-      draft = { units: [], aggregates: new Set(), dependsOn: new Set(), entries: 0, bytes: 0 };
-      drafts.push(draft);
-      index = drafts.length - 1;
-    }
-    draft.units.push(position);
-    draft.aggregates.add(unit.aggregate);
-    draft.entries += unit.entries;
-    draft.bytes += unit.bytes;
-    if (previous !== undefined) draft.dependsOn.add(previous);
-    lastChunkOf.set(unit.aggregate, index);
+    members.push(position);
   });
+
+  const drafts: ChunkDraft[] = [];
+  const chunkOf: number[] = [];
+  for (const members of levels) {
+    const firstOfLevel = drafts.length;
+    // Chunks before `open` hold all the entries they can; skipping them keeps
+    // a 10,000-record batch linear. A unit without an entry fits anywhere.
+    let open = firstOfLevel;
+    // Stable: ties keep input order. Level 0 has no previous units.
+    const ordered = [...members].sort(
+      (a, b) => (chunkAt(chunkOf, previousOf[a]) ?? 0) - (chunkAt(chunkOf, previousOf[b]) ?? 0),
+    );
+    for (const position of ordered) {
+      const unit = units[position] as ChunkUnit;
+      while ((drafts[open]?.entries ?? 0) >= limits.maxEntries) open += 1;
+      let index = unit.entries === 0 ? firstOfLevel : open;
+      while (index < drafts.length && !fits(drafts[index] as ChunkDraft, unit, limits)) index += 1;
+      let draft = drafts[index];
+      if (!draft) {
+        draft = { units: [], dependsOn: new Set(), entries: 0, bytes: 0 };
+        drafts.push(draft);
+      }
+      draft.units.push(position);
+      draft.entries += unit.entries;
+      draft.bytes += unit.bytes;
+      const previousChunk = chunkAt(chunkOf, previousOf[position]);
+      if (previousChunk !== undefined) draft.dependsOn.add(previousChunk);
+      chunkOf[position] = index;
+    }
+  }
   return drafts.map((draft, index) => ({
     index,
     units: [...draft.units].sort((a, b) => a - b),
@@ -98,6 +131,10 @@ export function planChunks(units: readonly ChunkUnit[], limits: ChunkLimits = PU
     entries: draft.entries,
     bytes: draft.bytes,
   }));
+}
+
+function chunkAt(chunkOf: readonly number[], position: number | undefined): number | undefined {
+  return position === undefined ? undefined : chunkOf[position];
 }
 
 function fits(draft: ChunkDraft, unit: ChunkUnit, limits: ChunkLimits): boolean {

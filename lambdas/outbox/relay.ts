@@ -62,7 +62,7 @@ export interface RelayOptions {
   readonly metrics?: RelayMetrics;
   /** How long delivered items are kept before TTL deletes them. @default 24 */
   readonly deliveredRetentionHours?: number;
-  /** Most PutEvents calls in flight at once. @default 4 */
+  /** Most PutEvents calls in flight at once. @default 8 */
   readonly concurrency?: number;
   /** Time left in the invocation (Lambda `context.getRemainingTimeInMillis`). @default unlimited */
   readonly remainingTimeMs?: () => number;
@@ -111,7 +111,7 @@ export interface RelayResult {
 /** Default settings, named so the handler and the docs agree. */
 export const RELAY_DEFAULTS = {
   deliveredRetentionHours: 24,
-  concurrency: 4,
+  concurrency: 8,
   safetyMarginMs: 5000,
   maxAttempts: 8,
   markMaxAttempts: 3,

@@ -35,7 +35,7 @@ describe('relay event source mapping', () => {
       MaximumRetryAttempts: 10,
       MaximumRecordAgeInSeconds: 6 * 60 * 60,
       ParallelizationFactor: 1,
-      BatchSize: 100,
+      BatchSize: 1000,
       MaximumBatchingWindowInSeconds: 1,
     });
     expect(mapping.MaximumRecordAgeInSeconds).toBeLessThanOrEqual(24 * 60 * 60);

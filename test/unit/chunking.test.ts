@@ -107,6 +107,34 @@ describe('planChunks', () => {
     );
   });
 
+  it('chains only as many chunks as the deepest aggregate has units', () => {
+    fc.assert(
+      fc.property(unitsArbitrary, (units) => {
+        const chunks = planChunks(units);
+        const depth: number[] = [];
+        for (const chunk of chunks) {
+          depth[chunk.index] = 1 + Math.max(0, ...chunk.dependsOn.map((index) => depth[index] ?? 0));
+        }
+        const counts = new Map<string, number>();
+        for (const unit of units) counts.set(unit.aggregate, (counts.get(unit.aggregate) ?? 0) + 1);
+
+        expect(Math.max(0, ...depth)).toBe(Math.max(0, ...counts.values()));
+      }),
+    );
+  });
+
+  it('packs interleaved aggregates level by level: 1,000 units of 200 aggregates chain 5 calls, not 66', () => {
+    const units = Array.from({ length: 1000 }, (_, index) => event(`A${(index * 7) % 200}`));
+
+    const chunks = planChunks(units);
+
+    expect(chunks).toHaveLength(100);
+    const depth: number[] = [];
+    for (const chunk of chunks)
+      depth[chunk.index] = 1 + Math.max(0, ...chunk.dependsOn.map((i) => depth[i] ?? 0));
+    expect(Math.max(...depth)).toBe(5);
+  });
+
   it('orders each aggregate’s units along a dependency chain in input order', () => {
     fc.assert(
       fc.property(unitsArbitrary, (units) => {
