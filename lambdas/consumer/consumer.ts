@@ -118,8 +118,6 @@ export function createConsumer(options: ConsumerOptions): ConsumerHandler {
     },
     { persistenceStore, config, dataIndexArgument: 0 },
   );
-  const processor = new BatchProcessor(EventType.SQS);
-
   const recordHandler = async (record: SQSRecord): Promise<void> => {
     let delivered: DeliveredEvent | undefined;
     try {
@@ -168,7 +166,10 @@ export function createConsumer(options: ConsumerOptions): ConsumerHandler {
     try {
       // A batch whose every message failed is answered like any other, so
       // SQS keeps exactly the failed messages and nothing else.
-      return await processPartialResponse(event, recordHandler, processor, {
+      // A processor per invocation: it holds the batch's outcomes, and
+      // invocations that share a module (the local pollers run several at
+      // once) must not report each other's failures.
+      return await processPartialResponse(event, recordHandler, new BatchProcessor(EventType.SQS), {
         context,
         throwOnFullBatchFailure: false,
       });
