@@ -18,6 +18,7 @@ import { createMessagingFromTemplate, createTablesFromTemplate, eventSourceMappi
 import { startStreamPoller } from './stream-poller';
 import { type CfnTemplate, synthTemplate } from './synth';
 import { startTapForwarder } from './tap-forwarder';
+import { writeLocalTarget } from './target-file';
 
 /** Options of the local runtime. */
 export interface LocalRuntimeOptions {
@@ -35,6 +36,12 @@ export interface LocalRuntimeOptions {
   readonly eventsFile?: string | null;
   /** Progress lines; silent when absent. */
   readonly log?: (line: string) => void;
+  /**
+   * File that describes the running runtime (endpoints, region, names) for
+   * the operator CLI's `--local`; written once everything has started,
+   * removed on stop. `npm start` passes `.local/outbox.json`. @default none
+   */
+  readonly targetFile?: string | null;
 }
 
 /** A running local runtime. */
@@ -187,6 +194,23 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       });
       stops.push(tap.stop);
       log(`events on the bus are appended to ${options.eventsFile}`);
+    }
+
+    if (options.targetFile) {
+      const removeTargetFile = await writeLocalTarget(options.targetFile, {
+        version: 1,
+        pid: process.pid,
+        startedAt: new Date().toISOString(),
+        region: REGION,
+        endpoints: { dynamodb: dynamoDbEndpoint, events: motoEndpoint, sqs: motoEndpoint },
+        tableName,
+        eventBusName: busName,
+        poisonQueueUrl,
+        apiUrl: api.url,
+      });
+      // Pushed last, so it is removed first: the CLI never finds a file for a runtime half stopped.
+      stops.push(removeTargetFile);
+      log(`described for the operator CLI in ${options.targetFile}`);
     }
 
     return {

@@ -1,10 +1,13 @@
 /**
  * `npm start`: the system on this machine. The API serves on
  * http://127.0.0.1:3000 (PORT changes it) and every event that reaches the
- * bus is appended to .local/events.jsonl. Ctrl-C stops everything.
+ * bus is appended to .local/events.jsonl. .local/outbox.json describes the
+ * running system to the operator CLI (`npx outbox stats --local`) until it
+ * stops. Ctrl-C stops everything.
  */
 import { resolve } from 'node:path';
 import { startLocalRuntime } from './runtime';
+import { LOCAL_TARGET_FILE } from './target-file';
 
 const port = Number(process.env.PORT ?? 3000);
 if (!Number.isInteger(port) || port < 0 || port > 65_535) {
@@ -16,6 +19,7 @@ const eventsFile = resolve(import.meta.dirname, '..', '.local', 'events.jsonl');
 const runtime = await startLocalRuntime({
   port,
   eventsFile,
+  targetFile: LOCAL_TARGET_FILE,
   log: (line) => console.log(`[local] ${line}`),
 });
 console.log(`
@@ -24,6 +28,7 @@ Outbox is running.
   table   ${runtime.tableName} (DynamoDB Local ${runtime.dynamoDbEndpoint})
   bus     ${runtime.eventBusName} (moto ${runtime.motoEndpoint})
   events  ${eventsFile}
+  CLI     npx outbox stats --local   (reads ${LOCAL_TARGET_FILE})
 
 Try:  curl -s -X POST ${runtime.apiUrl}/members -H 'content-type: application/json' -d '{"email":"ada@example.com","name":"Ada"}'
 Press Ctrl-C to stop.`);

@@ -38,11 +38,13 @@
  *   aggregate, so the first copy of event n+1 is always sent after a copy of
  *   event n.
  */
+
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { type AttributeValue, type DynamoDBClient, QueryCommand } from '@aws-sdk/client-dynamodb';
 import type { PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { logger as sharedLogger, metrics as sharedMetrics } from '../shared/powertools';
 import { type Chunk, type ChunkUnit, planChunks, runChunks } from './chunking';
+import { mapWithConcurrency } from './concurrency';
 import { decodeRecord, type OutboxStreamRecord } from './decode';
 import { toPutEventsEntry } from './entry';
 import type { OutboxItem } from './envelope';
@@ -287,6 +289,16 @@ export async function readAggregatePending(options: ReadAggregateOptions): Promi
     cursor = output.LastEvaluatedKey;
   } while (cursor);
   return entries;
+}
+
+/**
+ * An item as stored (low-level attribute values), decoded with the relay's
+ * rules into what {@link republishEntries} takes; undefined when it is not an
+ * outbox item at all. For callers that read items the pending index no longer
+ * names, such as the operator CLI republishing an event parked as poison.
+ */
+export function toPendingEntry(image: Record<string, AttributeValue>): PendingEntry | undefined {
+  return decodeEntry(image);
 }
 
 /** Dependencies and settings of {@link republish}: the relay's, without metrics. */
@@ -746,25 +758,6 @@ function allShards(): number[] {
 
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-/** Maps with at most `limit` calls in flight, keeping the input order in the result. */
-async function mapWithConcurrency<T, R>(
-  inputs: readonly T[],
-  limit: number,
-  map: (input: T) => Promise<R>,
-): Promise<R[]> {
-  const results = new Array<R>(inputs.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < inputs.length) {
-      const index = next;
-      next += 1;
-      results[index] = await map(inputs[index] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, inputs.length)) }, worker));
-  return results;
 }
 
 function describeFailure(failure: PublishFailure | undefined): string {

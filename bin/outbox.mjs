@@ -1,0 +1,24 @@
+#!/usr/bin/env node
+// The operator CLI's launcher: `npx outbox <command>` (or `npm run outbox -- <command>`).
+// It registers tsx, so the TypeScript sources run as they are, then hands the
+// arguments, streams and environment to cli/main.ts and exits with its code.
+// The first Ctrl-C asks the command to stop cleanly (republish still marks what
+// it published); a second one exits at once.
+import { register } from 'tsx/esm/api';
+
+register();
+const { main } = await import('../cli/main.ts');
+
+const controller = new AbortController();
+process.on('SIGINT', () => {
+  if (controller.signal.aborted) process.exit(130);
+  process.stderr.write('\nstopping (Ctrl-C again to quit at once)\n');
+  controller.abort();
+});
+
+const code = await main(
+  process.argv.slice(2),
+  { stdout: process.stdout, stderr: process.stderr, env: process.env },
+  { signal: controller.signal },
+);
+process.exitCode = code;

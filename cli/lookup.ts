@@ -1,0 +1,173 @@
+/**
+ * Finds outbox items by `eventId`, which is an attribute, not a key: first in
+ * the pending index (16 small partitions, usually what an operator is after),
+ * then, for ids not found there, with a Scan of the table. Each item found is
+ * then read again with a consistent GetItem, so its state is current.
+ */
+import { type AttributeValue, GetItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
+import {
+  PENDING_INDEX,
+  PENDING_PK,
+  PENDING_SHARDS,
+  PK,
+  pendingPartition,
+  SK,
+  type TableKey,
+} from '../lambdas/outbox/keys';
+import type { CommandContext } from './context';
+import { InterruptedError } from './errors';
+import { type Image, scanOutbox } from './scan';
+
+/** The state of an outbox item, by its markers. */
+export type ItemState = 'pending' | 'delivered' | 'failed' | 'unmarked';
+
+/** An outbox item found by its event id, as stored now. */
+export interface FoundEvent {
+  readonly eventId: string;
+  readonly key: TableKey;
+  readonly image: Image;
+  readonly state: ItemState;
+}
+
+/** What a lookup found. */
+export interface LookupResult {
+  readonly found: readonly FoundEvent[];
+  /** Ids of no outbox item (or of one deleted in the meantime). */
+  readonly notFound: readonly string[];
+}
+
+/** DynamoDB allows at most 100 values in an IN list. */
+const IN_LIMIT = 100;
+/** Shards queried at once. */
+const SHARD_CONCURRENCY = 4;
+
+/** The state of a stored item: pending wins (it will be published), then delivered, then failed. */
+export function itemState(image: Image): ItemState {
+  if (image[PENDING_PK] !== undefined) return 'pending';
+  if (image.deliveredAt !== undefined) return 'delivered';
+  if (image.failedAt !== undefined) return 'failed';
+  return 'unmarked';
+}
+
+function chunks<T>(values: readonly T[], size: number): T[][] {
+  const result: T[][] = [];
+  for (let start = 0; start < values.length; start += size) result.push(values.slice(start, start + size));
+  return result;
+}
+
+/** `#eventId IN (:e0, :e1, ...)` with its values. */
+function inFilter(ids: readonly string[]): { filter: string; values: Record<string, AttributeValue> } {
+  const values = Object.fromEntries(ids.map((id, index) => [`:e${index}`, { S: id }]));
+  return { filter: `#eventId IN (${Object.keys(values).join(', ')})`, values };
+}
+
+/** Finds the items of the given event ids. Throws the SDK's error, or InterruptedError. */
+export async function findEventsById(
+  context: CommandContext,
+  tableName: string,
+  eventIds: readonly string[],
+  segments: number,
+): Promise<LookupResult> {
+  const keys = new Map<string, Map<string, TableKey>>();
+  const remember = (image: Image) => {
+    const eventId = image.eventId?.S;
+    const pk = image[PK]?.S;
+    const sk = image[SK]?.S;
+    if (eventId === undefined || pk === undefined || sk === undefined) return;
+    const known = keys.get(eventId) ?? new Map<string, TableKey>();
+    known.set(`${pk}\u0000${sk}`, { pk, sk });
+    keys.set(eventId, known);
+  };
+
+  await searchPendingIndex(context, tableName, eventIds, remember);
+  const missing = eventIds.filter((id) => !keys.has(id));
+  for (const batch of chunks(missing, IN_LIMIT)) {
+    const { filter, values } = inFilter(batch);
+    await scanOutbox({
+      client: context.clients.dynamoDb,
+      tableName,
+      segments,
+      filter,
+      values,
+      projection: '#pk, #sk, #eventId',
+      names: { '#pk': PK, '#eventId': 'eventId' },
+      onItems: (items) => items.forEach(remember),
+      // An event id names one item; stop as soon as each is found.
+      done: () => batch.every((id) => keys.has(id)),
+      progress: context.progress(
+        `scanning ${tableName} for ${batch.length} event id${batch.length === 1 ? '' : 's'}`,
+      ),
+      signal: context.signal,
+    });
+  }
+
+  const found: FoundEvent[] = [];
+  for (const eventId of eventIds) {
+    for (const key of keys.get(eventId)?.values() ?? []) {
+      if (context.signal.aborted) throw new InterruptedError();
+      const output = await context.clients.dynamoDb.send(
+        new GetItemCommand({
+          TableName: tableName,
+          Key: { [PK]: { S: key.pk }, [SK]: { S: key.sk } },
+          ConsistentRead: true,
+        }),
+      );
+      // Gone since it was listed (TTL), or changed hands: only the current item counts.
+      if (output.Item && output.Item.eventId?.S === eventId) {
+        found.push({ eventId, key, image: output.Item, state: itemState(output.Item) });
+      }
+    }
+  }
+  const foundIds = new Set(found.map((event) => event.eventId));
+  return { found, notFound: eventIds.filter((id) => !foundIds.has(id)) };
+}
+
+/** Queries every shard of the pending index for the ids (a filter: the index is keyed by time). */
+async function searchPendingIndex(
+  context: CommandContext,
+  tableName: string,
+  eventIds: readonly string[],
+  remember: (image: Image) => void,
+): Promise<void> {
+  const progress = context.progress('searching the pending index');
+  let shardsDone = 0;
+  const work = chunks(eventIds, IN_LIMIT).flatMap((batch) =>
+    Array.from({ length: PENDING_SHARDS }, (_, shard) => ({ batch, shard })),
+  );
+  const queryShard = async ({ batch, shard }: { batch: string[]; shard: number }) => {
+    const { filter, values } = inFilter(batch);
+    let cursor: Image | undefined;
+    do {
+      if (context.signal.aborted) throw new InterruptedError();
+      const output = await context.clients.dynamoDb.send(
+        new QueryCommand({
+          TableName: tableName,
+          IndexName: PENDING_INDEX,
+          KeyConditionExpression: '#pendingPk = :partition',
+          FilterExpression: filter,
+          ProjectionExpression: '#pk, #sk, #eventId',
+          ExpressionAttributeNames: { '#pendingPk': PENDING_PK, '#eventId': 'eventId', '#pk': PK, '#sk': SK },
+          ExpressionAttributeValues: { ':partition': { S: pendingPartition(shard) }, ...values },
+          ...(cursor ? { ExclusiveStartKey: cursor } : {}),
+        }),
+      );
+      (output.Items ?? []).forEach(remember);
+      cursor = output.LastEvaluatedKey;
+    } while (cursor);
+    shardsDone += 1;
+    progress.update(shardsDone, work.length, 'shards');
+  };
+  try {
+    let next = 0;
+    const worker = async () => {
+      while (next < work.length) {
+        const item = work[next];
+        next += 1;
+        if (item) await queryShard(item);
+      }
+    };
+    await Promise.all(Array.from({ length: SHARD_CONCURRENCY }, worker));
+  } finally {
+    progress.finish();
+  }
+}
