@@ -118,8 +118,10 @@ export class OutboxRelay extends Construct {
       removalPolicy,
     });
     // Marks are Update actions in TransactWriteItems and UpdateItem calls:
-    // both are authorized by dynamodb:UpdateItem alone.
-    this.function.useTable(props.table, ['UpdateItem']);
+    // both are authorized by dynamodb:UpdateItem alone. The gap guard reads
+    // the event before each aggregate's first in a batch (BatchGetItem) and,
+    // when it is still pending, that aggregate's pending events (Query).
+    this.function.useTable(props.table, ['UpdateItem', 'BatchGetItem', 'Query']);
     this.function.useEventBus(props.eventBus);
     this.function.useQueue(this.poisonQueue, ENV.POISON_QUEUE_URL);
 

@@ -5,7 +5,7 @@
  * first record that was not dealt with.
  */
 import type { Context, DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
-import { relayRecords } from '../outbox/relay';
+import { relayInOrder } from '../outbox/gap-guard';
 import { docClient, dynamoDbClient, eventBridgeClient, sqsClient } from '../shared/clients';
 import { ENV, numberEnv, requireEnv } from '../shared/env';
 import { logger, metrics, tracer } from '../shared/powertools';
@@ -17,7 +17,7 @@ const deliveredRetentionHours = numberEnv(ENV.DELIVERED_TTL_HOURS, 24);
 
 // The document client sends through the base client, so tracing the base
 // client traces the marks too.
-tracer.captureAWSv3Client(dynamoDbClient());
+const dynamoDb = tracer.captureAWSv3Client(dynamoDbClient());
 const dynamo = docClient();
 const eventBridge = tracer.captureAWSv3Client(eventBridgeClient());
 const sqs = tracer.captureAWSv3Client(sqsClient());
@@ -29,13 +29,14 @@ export const handler = async (
 ): Promise<DynamoDBBatchResponse> => {
   logger.addContext(context);
   try {
-    const result = await relayRecords(event.Records, {
+    const result = await relayInOrder(event.Records, {
       tableName,
       eventBusName,
       poisonQueueUrl,
       deliveredRetentionHours,
       eventBridge,
       dynamo,
+      dynamoDb,
       sqs,
       logger,
       metrics,
@@ -48,6 +49,7 @@ export const handler = async (
       skipped: result.skipped,
       retried: result.retried,
       markFailures: result.markFailures,
+      healed: result.healed,
       resumeAt: result.batchItemFailures[0]?.itemIdentifier,
     });
     return { batchItemFailures: result.batchItemFailures };

@@ -3,6 +3,7 @@ export * from './decode';
 export * from './entry';
 export * from './envelope';
 export * from './errors';
+export * from './gap-guard';
 export * from './keys';
 export * from './limits';
 export * from './marker';

@@ -104,6 +104,19 @@ export function isOutboxSk(sk: unknown): sk is string {
   return typeof sk === 'string' && sk.startsWith(OUTBOX_PREFIX);
 }
 
+const OUTBOX_SK_PATTERN = new RegExp(`^${OUTBOX_PREFIX}(\\d{${SEQUENCE_WIDTH}})$`);
+
+/**
+ * Key of the outbox item just before this one in its aggregate (sequence
+ * minus one); undefined for an aggregate's first event or a key that is not
+ * an outbox item's.
+ */
+export function previousOutboxKey(key: TableKey): TableKey | undefined {
+  const sequence = Number(OUTBOX_SK_PATTERN.exec(key.sk)?.[1]);
+  if (!Number.isSafeInteger(sequence) || sequence <= 1) return undefined;
+  return { pk: key.pk, sk: `${OUTBOX_PREFIX}${formatSequence(sequence - 1)}` };
+}
+
 /** The pending-index shard of an aggregate: stable, so one aggregate's pending events share a shard. */
 export function pendingShard(aggregateId: string): number {
   const digest = createHash('sha256').update(aggregateId).digest();

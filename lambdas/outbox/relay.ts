@@ -43,6 +43,8 @@ export const RELAY_METRICS = {
   markFailures: 'MarkFailures',
   /** Largest time from `occurredAt` to acceptance by EventBridge in the batch (Milliseconds). */
   publishLag: 'PublishLag',
+  /** Pending events published before a batch because they preceded its events (gap-guard.ts) (Count). */
+  healed: 'EventsHealed',
 } as const;
 
 /** Dependencies and settings of the relay. */

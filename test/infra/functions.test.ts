@@ -185,13 +185,17 @@ describe('function permissions', () => {
     ]);
   });
 
-  it('allow the relay only dynamodb:UpdateItem on the table, besides reading its stream', () => {
+  it('allow the relay only UpdateItem, BatchGetItem and Query on the table, besides reading its stream', () => {
     const synthesized = synth('dev');
     const { table } = synthesized.stack.outboxTable;
     const statements = statementsOfFunction(synthesized, synthesized.stack.relay.function);
     const streamArn = { 'Fn::GetAtt': [logicalIdOf(table), 'StreamArn'] };
 
-    expect(actionsOn(statements, arnOf(table))).toEqual(['dynamodb:UpdateItem']);
+    expect(actionsOn(statements, arnOf(table))).toEqual([
+      'dynamodb:BatchGetItem',
+      'dynamodb:Query',
+      'dynamodb:UpdateItem',
+    ]);
     expect(actionsOn(statements, streamArn)).toEqual([
       'dynamodb:DescribeStream',
       'dynamodb:GetRecords',

@@ -2,7 +2,7 @@
  * The sweeper against DynamoDB Local and moto, with the dev stack's own
  * table, bus, tap rule and queues (from the synthesized template). No stream
  * poller runs, so the relay is switched off: whatever reaches the bus, the
- * sweeper (or, in the race test, a relay fed by hand) sent.
+ * sweeper (or, in the race and discard tests, a relay fed by hand) sent.
  */
 import { type DynamoDBClient, QueryCommand as RawQueryCommand } from '@aws-sdk/client-dynamodb';
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
@@ -10,6 +10,7 @@ import { DeleteMessageCommand, ReceiveMessageCommand, type SQSClient } from '@aw
 import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { EventEnvelope, OutboxItem } from '../../lambdas/outbox/envelope';
+import { relayInOrder } from '../../lambdas/outbox/gap-guard';
 import {
   aggregatePk,
   OUTBOX_PREFIX,
@@ -380,6 +381,41 @@ describe('sweeper and relay at the same time', () => {
       new Set(committed.map((item) => item.eventId)),
     );
     for (const [, sequences] of firstArrivals(envelopes)) expect(sequences).toEqual([1, 2, 3, 4, 5, 6]);
+    expectDelivered(await storedItems(world, aggregateIds));
+    expect(await pendingIndexSize(world)).toBe(0);
+  });
+});
+
+describe('relay after a discarded batch', () => {
+  let world: World;
+
+  beforeEach(async () => {
+    world = await createWorld();
+  });
+
+  it('publishes the discarded events of an aggregate before its events in the next batch', async () => {
+    const aggregateIds = [51, 52].map(testId);
+    const committed = await commitEvents(writerFor(world), aggregateIds, 5);
+    // The stream gave up on the batch holding sequences 1 to 3 of each aggregate:
+    // the relay only ever sees the records of 4 and 5.
+    const later = committed.filter((item) => item.sequence >= 4).map((item) => insertRecord(item));
+
+    const result = await relayInOrder(later, {
+      tableName: world.tableName,
+      eventBusName: world.busName,
+      poisonQueueUrl: world.poisonQueueUrl,
+      eventBridge: world.eventBridge,
+      dynamo: world.doc,
+      dynamoDb: world.dynamoDb,
+      sqs: world.sqs,
+      metrics: silentMetrics,
+    });
+    const envelopes = await receiveEnvelopes(world, committed.length);
+
+    expect(result).toMatchObject({ healed: 6, published: 4, batchItemFailures: [] });
+    for (const aggregateId of aggregateIds) {
+      expect(firstArrivals(envelopes).get(aggregateId)).toEqual([1, 2, 3, 4, 5]);
+    }
     expectDelivered(await storedItems(world, aggregateIds));
     expect(await pendingIndexSize(world)).toBe(0);
   });

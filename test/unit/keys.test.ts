@@ -14,7 +14,9 @@ import {
   pendingKeys,
   pendingPartition,
   pendingShard,
+  previousOutboxKey,
 } from '../../lambdas/outbox/keys';
+import { testId } from '../helpers/stream-records';
 
 /** Crockford base-32 as ULIDs use it: no I, L, O or U. */
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
@@ -216,5 +218,19 @@ describe('keys', () => {
     it('keeps scope and key apart, so moving characters between them changes the key', () => {
       expect(idempotencyKey('ab', 'c').pk).not.toBe(idempotencyKey('a', 'bc').pk);
     });
+  });
+});
+
+describe('previousOutboxKey', () => {
+  it('names the outbox item one sequence earlier in the same aggregate', () => {
+    const key = outboxKey('MEMBER', testId(1), 10);
+
+    expect(previousOutboxKey(key)).toEqual(outboxKey('MEMBER', testId(1), 9));
+  });
+
+  it('has nothing before an aggregate’s first event or for a key that is not an outbox item’s', () => {
+    expect(previousOutboxKey(outboxKey('MEMBER', testId(1), 1))).toBeUndefined();
+    expect(previousOutboxKey(entityKey('MEMBER', testId(1)))).toBeUndefined();
+    expect(previousOutboxKey({ pk: 'MEMBER#1', sk: 'OUTBOX#12' })).toBeUndefined();
   });
 });

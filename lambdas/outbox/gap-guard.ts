@@ -1,0 +1,203 @@
+/**
+ * Keeps per-aggregate order across batches the stream gave up on.
+ *
+ * The relay's order holds within a shard because a batch that fails is
+ * retried before the next one. After its retries run out (or its records get
+ * too old), the event source mapping discards the batch and moves on: the
+ * discarded events stay pending for the sweeper, but a later event of the
+ * same aggregate would reach the bus first. So before relaying a batch, the
+ * guard reads (consistently) the item just before each aggregate's first
+ * event in the batch. When it is still pending, the guard republishes that
+ * aggregate's pending events up to it first, with the sweeper's code, and
+ * only then relays the batch. The same read heals a delivered-mark that
+ * failed in the previous invocation, minutes before the sweeper would.
+ *
+ * Cost when nothing is missing: one BatchGetItem per 100 aggregates whose
+ * first event in the batch is not their first ever.
+ */
+
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import {
+  BatchGetItemCommand,
+  type BatchGetItemCommandOutput,
+  type DynamoDBClient,
+  type KeysAndAttributes,
+} from '@aws-sdk/client-dynamodb';
+import { logger as sharedLogger, metrics as sharedMetrics } from '../shared/powertools';
+import type { OutboxStreamRecord } from './decode';
+import { isOutboxSk, PENDING_PK, PK, previousOutboxKey, SK, type TableKey } from './keys';
+import { waitForRetry } from './publisher';
+import {
+  RELAY_METRICS,
+  type RelayOptions,
+  type RelayResult,
+  relayRecords,
+  resolvePublishSettings,
+} from './relay';
+import { type PendingEntry, readAggregatePending, republishEntries } from './sweeper';
+
+/** BatchGetItem reads at most 100 keys per call (DynamoDB API reference). */
+const MAX_BATCH_GET_KEYS = 100;
+
+/** The relay's options plus the low-level client the guard reads with. */
+export interface GuardedRelayOptions extends RelayOptions {
+  /** Low-level client for the reads (the relay's `dynamo` is a document client). */
+  readonly dynamoDb: DynamoDBClient;
+}
+
+/** What a guarded batch came to: the relay's result, with the gaps it closed first. */
+export interface GuardedRelayResult extends RelayResult {
+  /** Events published before the batch because an earlier event of their aggregate was still pending. */
+  readonly healed: number;
+}
+
+/** An aggregate's first event in the batch, and the key of the event before it. */
+interface Boundary {
+  /** Position of the aggregate's first record in the batch. */
+  readonly position: number;
+  readonly previous: TableKey;
+}
+
+/**
+ * Relays a batch as {@link relayRecords} does, after publishing, in order,
+ * any pending event that precedes an aggregate's first event in the batch.
+ * When such an event can be neither published nor parked, the batch is
+ * relayed only up to that aggregate's first record and the stream resumes
+ * there, so nothing of the aggregate overtakes it. Never throws for an AWS
+ * error: when the reads fail, nothing is published and the whole batch is
+ * retried.
+ */
+export async function relayInOrder(
+  records: readonly OutboxStreamRecord[],
+  options: GuardedRelayOptions,
+): Promise<GuardedRelayResult> {
+  const logger = options.logger ?? sharedLogger;
+  const metrics = options.metrics ?? sharedMetrics;
+  const boundaries = firstEvents(records);
+
+  let pendingBefore: Map<string, Boundary>;
+  try {
+    pendingBefore = await stillPending(boundaries, options);
+  } catch (error) {
+    logger.error('relay stops: could not read what precedes the batch', { error });
+    return retryFrom(records, 0);
+  }
+
+  let healed = 0;
+  let resumeAt: number | undefined;
+  if (pendingBefore.size > 0) {
+    let entries: PendingEntry[];
+    try {
+      const reads = await Promise.all(
+        [...pendingBefore].map(([pk, boundary]) =>
+          readAggregatePending({
+            client: options.dynamoDb,
+            tableName: options.tableName,
+            pk,
+            upToSk: boundary.previous.sk,
+          }),
+        ),
+      );
+      entries = reads.flat();
+    } catch (error) {
+      logger.error('relay stops: could not read the pending events before the batch', { error });
+      return retryFrom(records, 0);
+    }
+    const result = await republishEntries(entries, options);
+    healed = result.published.length;
+    metrics.addMetric(RELAY_METRICS.healed, MetricUnit.Count, healed);
+    logger.warn('published pending events that preceded the batch', {
+      aggregates: pendingBefore.size,
+      published: healed,
+      poisoned: result.poisoned,
+      unpublished: result.unpublished,
+    });
+    if (result.unpublished > 0) {
+      // Some aggregate's earlier events are still out: none of the batch's
+      // events from the first such aggregate on may be sent yet.
+      resumeAt = Math.min(...[...pendingBefore.values()].map((boundary) => boundary.position));
+    }
+  }
+
+  if (resumeAt === undefined) return { ...(await relayRecords(records, options)), healed };
+  if (resumeAt === 0) return { ...retryFrom(records, 0), healed };
+  const relayed = await relayRecords(records.slice(0, resumeAt), options);
+  return {
+    ...relayed,
+    healed,
+    batchItemFailures:
+      relayed.batchItemFailures.length > 0
+        ? relayed.batchItemFailures
+        : retryFrom(records, resumeAt).batchItemFailures,
+  };
+}
+
+/**
+ * Per aggregate, its first outbox insert in the batch, when it is not the
+ * aggregate's first event. Read from the records' keys alone: decoding every
+ * image twice would double the relay's CPU per event.
+ */
+function firstEvents(records: readonly OutboxStreamRecord[]): Map<string, Boundary> {
+  const boundaries = new Map<string, Boundary>();
+  const seen = new Set<string>();
+  records.forEach((record, position) => {
+    if (record.eventName !== 'INSERT') return;
+    const keys = record.dynamodb?.Keys as Record<string, { S?: unknown } | undefined> | undefined;
+    const pk = keys?.[PK]?.S;
+    const sk = keys?.[SK]?.S;
+    if (typeof pk !== 'string' || typeof sk !== 'string' || !isOutboxSk(sk) || seen.has(pk)) return;
+    seen.add(pk);
+    const previous = previousOutboxKey({ pk, sk });
+    if (previous) boundaries.set(pk, { position, previous });
+  });
+  return boundaries;
+}
+
+/** The boundaries whose previous event is still pending, read with strong consistency. */
+async function stillPending(
+  boundaries: ReadonlyMap<string, Boundary>,
+  options: GuardedRelayOptions,
+): Promise<Map<string, Boundary>> {
+  const pending = new Map<string, Boundary>();
+  const all = [...boundaries];
+  const policy = resolvePublishSettings(options).marker.retry;
+  for (let start = 0; start < all.length; start += MAX_BATCH_GET_KEYS) {
+    let request: KeysAndAttributes | undefined = {
+      Keys: all
+        .slice(start, start + MAX_BATCH_GET_KEYS)
+        .map(([, boundary]) => ({ [PK]: { S: boundary.previous.pk }, [SK]: { S: boundary.previous.sk } })),
+      ConsistentRead: true,
+      ProjectionExpression: '#pk, #pendingPk',
+      ExpressionAttributeNames: { '#pk': PK, '#pendingPk': PENDING_PK },
+    };
+    for (let attempt = 1; request?.Keys && request.Keys.length > 0; attempt += 1) {
+      const output: BatchGetItemCommandOutput | undefined = await options.dynamoDb.send(
+        new BatchGetItemCommand({ RequestItems: { [options.tableName]: request } }),
+      );
+      for (const item of output?.Responses?.[options.tableName] ?? []) {
+        const pk = item[PK]?.S;
+        const boundary = pk === undefined ? undefined : boundaries.get(pk);
+        if (boundary && item[PENDING_PK] !== undefined) pending.set(pk as string, boundary);
+      }
+      request = output?.UnprocessedKeys?.[options.tableName];
+      if (request?.Keys?.length && !(await waitForRetry(attempt, policy))) {
+        throw new Error(`DynamoDB left ${request.Keys.length} keys unprocessed`);
+      }
+    }
+  }
+  return pending;
+}
+
+/** Nothing from `position` on is done: the stream resumes at that record (an empty batch needs nothing). */
+function retryFrom(records: readonly OutboxStreamRecord[], position: number): GuardedRelayResult {
+  const record = records[position];
+  return {
+    published: 0,
+    poisoned: 0,
+    skipped: 0,
+    retried: 0,
+    markFailures: 0,
+    healed: 0,
+    batchItemFailures: record ? [{ itemIdentifier: record.dynamodb?.SequenceNumber ?? '' }] : [],
+  };
+}

@@ -1,0 +1,189 @@
+import {
+  BatchGetItemCommand,
+  type BatchGetItemCommandInput,
+  DynamoDBClient,
+  QueryCommand,
+} from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import { allCustomMatcher } from 'aws-sdk-client-mock-vitest';
+import type {} from 'aws-sdk-client-mock-vitest/extend';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { OutboxItem } from '../../lambdas/outbox/envelope';
+import { type GuardedRelayOptions, relayInOrder } from '../../lambdas/outbox/gap-guard';
+import {
+  acceptAll,
+  labelOf,
+  type RelayFakes,
+  relayFakes,
+  respond,
+  serviceError,
+  TEST_TABLE,
+} from '../helpers/relay-harness';
+import { insertRecord, outboxItem, sequenceNumberOf } from '../helpers/stream-records';
+
+expect.extend(allCustomMatcher);
+
+const eventBridge = mockClient(EventBridgeClient);
+const ddb = mockClient(DynamoDBDocumentClient);
+const sqs = mockClient(SQSClient);
+const reads = new DynamoDBClient({});
+const readsMock = mockClient(reads);
+
+/** Labels (`aggregate#sequence`) of every entry sent, in call order. */
+function sentLabels(): string[] {
+  return eventBridge
+    .commandCalls(PutEventsCommand)
+    .flatMap((call) => (call.args[0].input.Entries ?? []).map(labelOf));
+}
+
+/** `aggregate#sequence` of the keys a BatchGetItem call asked for. */
+function askedFor(input: BatchGetItemCommandInput | undefined): string[] {
+  return (input?.RequestItems?.[TEST_TABLE]?.Keys ?? []).map(
+    (key) => `${key.pk?.S?.split('#')[1]?.replace(/^0+/, '')}#${Number(key.sk?.S?.split('#')[1])}`,
+  );
+}
+
+/** Answers BatchGetItem with these items (only their key and pending marker matter). */
+function previousItems(...items: OutboxItem[]) {
+  readsMock
+    .on(BatchGetItemCommand)
+    .resolves({ Responses: { [TEST_TABLE]: items.map((item) => marshall(item)) } });
+}
+
+/** A delivered item: no pending marker. */
+function delivered(item: OutboxItem): OutboxItem {
+  const { pendingPk: _pk, pendingSk: _sk, ...rest } = item;
+  return { ...rest, deliveredAt: '2026-03-01T12:00:01.000Z' };
+}
+
+describe('relayInOrder', () => {
+  let fakes: RelayFakes;
+  let options: GuardedRelayOptions;
+
+  beforeEach(() => {
+    fakes = relayFakes();
+    options = { ...fakes.options(), dynamoDb: reads };
+    eventBridge.on(PutEventsCommand).callsFake(acceptAll);
+    ddb.on(TransactWriteCommand).resolves({});
+    readsMock.on(BatchGetItemCommand).resolves({ Responses: { [TEST_TABLE]: [] } });
+  });
+
+  afterEach(() => {
+    eventBridge.reset();
+    ddb.reset();
+    sqs.reset();
+    readsMock.reset();
+  });
+
+  it('reads the event before each aggregate’s first in the batch, consistently, and relays as usual when none is pending', async () => {
+    const records = [
+      insertRecord(outboxItem({ aggregateId: 1, sequence: 3 })),
+      insertRecord(outboxItem({ aggregateId: 1, sequence: 4 })),
+      insertRecord(outboxItem({ aggregateId: 2, sequence: 1 })),
+      insertRecord(outboxItem({ aggregateId: 3, sequence: 7 })),
+    ];
+    previousItems(delivered(outboxItem({ aggregateId: 1, sequence: 2 })));
+
+    const result = await relayInOrder(records, options);
+
+    const [call] = readsMock.commandCalls(BatchGetItemCommand);
+    expect(askedFor(call?.args[0].input)).toEqual(['1#2', '3#6']);
+    expect(call?.args[0].input.RequestItems?.[TEST_TABLE]?.ConsistentRead).toBe(true);
+    expect(readsMock).not.toHaveReceivedCommand(QueryCommand);
+    expect(sentLabels().sort()).toEqual(['1#3', '1#4', '2#1', '3#7']);
+    expect(result).toMatchObject({ published: 4, healed: 0, batchItemFailures: [] });
+  });
+
+  it('makes no read when every aggregate starts the batch with its first event', async () => {
+    const records = [insertRecord(outboxItem({ aggregateId: 1, sequence: 1 }))];
+
+    await relayInOrder(records, options);
+
+    expect(readsMock).not.toHaveReceivedCommand(BatchGetItemCommand);
+    expect(sentLabels()).toEqual(['1#1']);
+  });
+
+  it('publishes an aggregate’s pending events up to its first in the batch before the batch', async () => {
+    const records = [
+      insertRecord(outboxItem({ aggregateId: 1, sequence: 3 })),
+      insertRecord(outboxItem({ aggregateId: 2, sequence: 1 })),
+      insertRecord(outboxItem({ aggregateId: 1, sequence: 4 })),
+    ];
+    previousItems(outboxItem({ aggregateId: 1, sequence: 2 }));
+    readsMock.on(QueryCommand).resolves({
+      Items: [outboxItem({ aggregateId: 1, sequence: 1 }), outboxItem({ aggregateId: 1, sequence: 2 })].map(
+        (item) => marshall(item),
+      ),
+    });
+
+    const result = await relayInOrder(records, options);
+
+    const sent = sentLabels();
+    expect(sent.filter((label) => label.startsWith('1#'))).toEqual(['1#1', '1#2', '1#3', '1#4']);
+    expect(sent).toContain('2#1');
+    const query = readsMock.commandCalls(QueryCommand)[0]?.args[0].input;
+    expect(query?.ConsistentRead).toBe(true);
+    expect(query?.ExpressionAttributeValues?.[':last']).toEqual({
+      S: outboxItem({ aggregateId: 1, sequence: 2 }).sk,
+    });
+    expect(result).toMatchObject({ published: 3, healed: 2, batchItemFailures: [] });
+    expect(fakes.metrics.addMetric).toHaveBeenCalledWith('EventsHealed', 'Count', 2);
+  });
+
+  it('resumes at the aggregate’s first record when an event before it cannot be published', async () => {
+    const records = [
+      insertRecord(outboxItem({ aggregateId: 2, sequence: 1 })),
+      insertRecord(outboxItem({ aggregateId: 1, sequence: 3 })),
+      insertRecord(outboxItem({ aggregateId: 3, sequence: 1 })),
+    ];
+    previousItems(outboxItem({ aggregateId: 1, sequence: 2 }));
+    readsMock.on(QueryCommand).resolves({ Items: [marshall(outboxItem({ aggregateId: 1, sequence: 2 }))] });
+    eventBridge
+      .on(PutEventsCommand)
+      .callsFake((input) =>
+        respond(input, (entry) => (labelOf(entry) === '1#2' ? 'AccessDeniedException' : undefined)),
+      );
+
+    const result = await relayInOrder(records, options);
+
+    expect(sentLabels()).toEqual(['1#2', '2#1']);
+    expect(result.batchItemFailures).toEqual([{ itemIdentifier: sequenceNumberOf(records[1]) }]);
+    expect(result.healed).toBe(0);
+  });
+
+  it('publishes nothing and retries the whole batch when the read fails', async () => {
+    const records = [
+      insertRecord(outboxItem({ aggregateId: 1, sequence: 1 })),
+      insertRecord(outboxItem({ aggregateId: 2, sequence: 5 })),
+    ];
+    readsMock.on(BatchGetItemCommand).rejects(serviceError('InternalServerError', 500));
+
+    const result = await relayInOrder(records, options);
+
+    expect(eventBridge).not.toHaveReceivedCommand(PutEventsCommand);
+    expect(result.batchItemFailures).toEqual([{ itemIdentifier: sequenceNumberOf(records[0]) }]);
+  });
+
+  it('asks again for the keys DynamoDB left unprocessed', async () => {
+    const records = [insertRecord(outboxItem({ aggregateId: 1, sequence: 3 }))];
+    const previous = outboxItem({ aggregateId: 1, sequence: 2 });
+    readsMock
+      .on(BatchGetItemCommand)
+      .resolvesOnce({
+        Responses: { [TEST_TABLE]: [] },
+        UnprocessedKeys: { [TEST_TABLE]: { Keys: [marshall({ pk: previous.pk, sk: previous.sk })] } },
+      })
+      .resolves({ Responses: { [TEST_TABLE]: [marshall(previous)] } });
+    readsMock.on(QueryCommand).resolves({ Items: [marshall(previous)] });
+
+    const result = await relayInOrder(records, options);
+
+    expect(readsMock).toHaveReceivedCommandTimes(BatchGetItemCommand, 2);
+    expect(sentLabels()).toEqual(['1#2', '1#3']);
+    expect(result.healed).toBe(1);
+  });
+});
