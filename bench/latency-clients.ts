@@ -130,6 +130,8 @@ export class CallRecorder {
 export interface LatencyClients {
   readonly eventBridge: EventBridgeClient;
   readonly dynamo: DynamoDBDocumentClient;
+  /** The low-level client under `dynamo`, for the gap guard's reads. */
+  readonly dynamoDb: DynamoDBClient;
   readonly sqs: SQSClient;
   readonly recorder: CallRecorder;
   /** Releases the clients. */
@@ -181,7 +183,7 @@ function answer(
     const text = typeof body === 'string' ? body : '';
     return { MessageId: fake.eventIds(), MD5OfMessageBody: createHash('md5').update(text).digest('hex') };
   }
-  // TransactWriteItems, UpdateItem, PutItem: an empty success.
+  // TransactWriteItems, UpdateItem, PutItem: an empty success; BatchGetItem: nothing found.
   return {};
 }
 
@@ -328,6 +330,7 @@ export function latencyClients(model: LatencyModel, options: LatencyClientOption
   return {
     eventBridge,
     dynamo,
+    dynamoDb,
     sqs,
     recorder,
     destroy: () => {

@@ -7,8 +7,9 @@ import type { DynamoDBRecord } from 'aws-lambda';
 import { type Chunk, planChunks } from '../lambdas/outbox/chunking';
 import { decodeRecord } from '../lambdas/outbox/decode';
 import { toPutEventsEntry } from '../lambdas/outbox/entry';
+import { type GuardedRelayOptions, relayInOrder } from '../lambdas/outbox/gap-guard';
 import { MAX_TRANSACTION_ACTIONS, putEventsEntrySize } from '../lambdas/outbox/limits';
-import { Relay, type RelayLogger, type RelayMetrics, type RelayResult } from '../lambdas/outbox/relay';
+import type { RelayLogger, RelayMetrics, RelayResult } from '../lambdas/outbox/relay';
 import {
   type Boundary,
   type LatencyClients,
@@ -56,18 +57,24 @@ export interface ThroughputResult {
   readonly order: OrderCheck;
 }
 
-function relayFor(clients: LatencyClients, concurrency: number): Relay {
-  return new Relay({
+/** The relay as its handler runs it: the gap guard's read, then the relay core. */
+function relayFor(
+  clients: LatencyClients,
+  concurrency: number,
+): { relay(batch: readonly DynamoDBRecord[]): Promise<RelayResult> } {
+  const options: GuardedRelayOptions = {
     eventBusName: BUS,
     tableName: TABLE,
     poisonQueueUrl: POISON_QUEUE,
     eventBridge: clients.eventBridge,
     dynamo: clients.dynamo,
+    dynamoDb: clients.dynamoDb,
     sqs: clients.sqs,
     logger: silentLogger,
     metrics: noMetrics,
     concurrency,
-  });
+  };
+  return { relay: (batch) => relayInOrder(batch, options) };
 }
 
 function assertComplete(result: RelayResult, batch: readonly DynamoDBRecord[]): void {

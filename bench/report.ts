@@ -177,7 +177,7 @@ export function evaluateTargets(results: BenchResults): TargetResult[] {
       met,
       note:
         (met
-          ? 'the relay core (decode, entries, plan, schedule, marks) fits the budget'
+          ? 'the relay core (gap guard, decode, entries, plan, schedule, marks) fits the budget'
           : `the relay core alone spends ${number(core.microsPerEvent, 1)} µs per event`) +
         (sdk
           ? `; the AWS SDK's serialization, signing and parsing add ${number(sdk.microsPerEvent - core.microsPerEvent, 1)} µs, ` +
@@ -233,7 +233,7 @@ export function renderMarkdown(results: BenchResults): string {
     out.push(
       '## Relay throughput per shard',
       '',
-      `The real relay core (\`Relay\`, lambdas/outbox/relay.ts) over ${number(p.records)} records of ` +
+      `The relay as its handler runs it (\`relayInOrder\`, lambdas/outbox/gap-guard.ts: the gap guard's read, then the relay core) over ${number(p.records)} records of ` +
         `${p.shape.aggregates} aggregates x ${p.shape.eventsPerAggregate} events, interleaved at random in shard ` +
         `order ("aggregates"), and over ${number(p.distinctRecords)} records with one event per aggregate ` +
         `("distinct"). Batches run one after another, as the event source mapping feeds one shard. The fake ` +

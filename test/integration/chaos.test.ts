@@ -4,7 +4,9 @@
  * moto's EventBridge by the real relay under injected faults (throttled and
  * failed calls, lost responses, failed entries, poison, crashes part-way
  * through a call, failed delivered-marks), with the sweeper running and a
- * consumer applying every event through SQS. Then it checks:
+ * consumer applying every event through SQS. A crashed batch is discarded at
+ * once (no retries), so later batches of the same aggregates overtake it and
+ * the relay's gap guard has to restore the order. Then it checks:
  *
  * - (I1) every committed event was published at least once, or parked as poison with its reason;
  * - (I2) no event of a cancelled transaction was published;
@@ -42,6 +44,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CONSUMER_METRICS, createConsumer } from '../../lambdas/consumer/consumer';
 import type { EventEnvelope } from '../../lambdas/outbox/envelope';
 import { ConditionFailedError, TransactionConflictError } from '../../lambdas/outbox/errors';
+import { relayInOrder } from '../../lambdas/outbox/gap-guard';
 import {
   entityKey,
   outboxKey,
@@ -52,7 +55,6 @@ import {
   pendingPartition,
   readModelKey,
 } from '../../lambdas/outbox/keys';
-import { relayRecords } from '../../lambdas/outbox/relay';
 import { sweep } from '../../lambdas/outbox/sweeper';
 import { type OutboxWrite, OutboxWriter } from '../../lambdas/outbox/writer';
 import { createDocumentClient } from '../../lambdas/shared/clients';
@@ -175,7 +177,8 @@ describe('chaos', () => {
     });
     stoppers.push(consumer.stop);
 
-    // The relay, fed by the stream poller with the stack's own mapping settings, through faulty clients.
+    // The relay as the handler runs it (gap guard included), fed by the stream poller with the
+    // stack's mapping settings but no retries, through faulty clients.
     const relay = await startChaosRelay({ table, busName, poisonQueueUrl, faults });
     stoppers.push(relay.stop);
 
@@ -240,7 +243,7 @@ describe('chaos', () => {
         `  retries       ${counts.failedEntries} failed entries, ${counts.throttledCalls} throttled and ` +
           `${counts.failedCalls} failed calls, ${counts.lostResponses} lost responses, ${counts.failedMarks} failed marks`,
         `  crashes       ${counts.crashes} of ${relay.invocations()} relay invocations; ` +
-          `${relay.discarded.length} batches discarded`,
+          `${relay.discarded.length} batches discarded, ${relay.healed()} events sent first by the gap guard`,
         `  consumer      ${applications.length} effects, ${consumer.duplicates.count} duplicates skipped, ` +
           `${consumer.failures.count} failed deliveries redelivered`,
       ].join('\n'),
@@ -605,8 +608,12 @@ async function startChaosRelay(world: World) {
   });
   const discarded: StreamBatchFailure[] = [];
   let invocations = 0;
+  let healed = 0;
   const poller: StreamPoller = startStreamPoller({
     ...mapping.properties,
+    // No retries: a batch whose invocation crashed is discarded at once, so
+    // later batches overtake it, the harshest case for per-aggregate order.
+    MaximumRetryAttempts: 0,
     dynamoDbStreams: streams,
     streamArn,
     functionTimeoutMs: 60_000,
@@ -616,17 +623,19 @@ async function startChaosRelay(world: World) {
     handler: (event, context) => {
       invocations += 1;
       return world.faults.invoke(async () => {
-        const result = await relayRecords(event.Records, {
+        const result = await relayInOrder(event.Records, {
           tableName: world.table.tableName,
           eventBusName: world.busName,
           poisonQueueUrl: world.poisonQueueUrl,
           eventBridge,
           dynamo,
+          dynamoDb,
           sqs,
           logger: silentLogger,
           metrics: silentMetrics,
           remainingTimeMs: () => context.getRemainingTimeInMillis(),
         });
+        healed += result.healed;
         return { batchItemFailures: result.batchItemFailures };
       });
     },
@@ -635,6 +644,7 @@ async function startChaosRelay(world: World) {
     poller,
     discarded,
     invocations: () => invocations,
+    healed: () => healed,
     stop: async () => {
       await poller.stop();
       for (const client of [eventBridge, dynamoDb, sqs, streams]) client.destroy();
