@@ -38,6 +38,8 @@ export const OUTBOX_METRICS = {
   markFailures: 'MarkFailures',
   /** Relay: largest time from `occurredAt` to acceptance by EventBridge in a batch (Milliseconds). */
   publishLag: 'PublishLag',
+  /** Relay: pending events its gap guard published before a batch, after a discarded batch or a failed mark (Count). */
+  eventsHealed: 'EventsHealed',
   /**
    * Sweeper: age of the oldest pending event when a run starts (Seconds).
    * Emitted on every run, 0 when nothing is pending, absent only when the
@@ -546,6 +548,9 @@ export class OutboxMonitoring extends Construct {
         relayMetric(OUTBOX_METRICS.eventsPublished, sum).with({ label: 'published (relay)' }),
         sweeperMetric(OUTBOX_METRICS.eventsRepublished, sum).with({ label: 'republished (sweeper)' }),
         relayMetric(OUTBOX_METRICS.eventsRetried, sum).with({ label: 'retried entries (relay)' }),
+        relayMetric(OUTBOX_METRICS.eventsHealed, sum).with({
+          label: 'earlier pending events sent first (relay)',
+        }),
       ]),
       new cloudwatch.GraphWidget({
         title: 'Lag',

@@ -522,6 +522,7 @@ describe('alarms', () => {
       poisoned: OUTBOX_METRICS.eventsPoisoned,
       markFailures: OUTBOX_METRICS.markFailures,
       publishLag: OUTBOX_METRICS.publishLag,
+      healed: OUTBOX_METRICS.eventsHealed,
     }).toEqual(RELAY_METRICS);
     const relay = synthesized.template.toJSON().Resources[logicalIdOf(synthesized.stack.relay.function)];
     expect(relay.Properties.Environment.Variables).toMatchObject({
