@@ -4,11 +4,13 @@
  * full item, or the raw record image when it did not decode, and the reason,
  * so an operator can inspect, fix and republish it.
  */
+import type { PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { OutboxStreamRecord } from './decode';
+import { toPutEventsEntry } from './entry';
 import type { OutboxItem } from './envelope';
 import type { TableKey } from './keys';
-import { utf8Bytes } from './limits';
+import { MAX_PUT_EVENTS_BYTES, putEventsEntrySize, utf8Bytes } from './limits';
 
 /**
  * SQS: at most 1 MiB per message, body and attributes together (raised from
@@ -112,4 +114,34 @@ function payloadOf(event: PoisonEvent, options: { withoutData?: boolean } = {}):
  */
 function sqsSafeJson(value: unknown): string {
   return JSON.stringify(value).replace(/[\uFFFE\uFFFF]/g, (char) => `\\u${char.charCodeAt(0).toString(16)}`);
+}
+
+/** A unit of work for a valid event: its entry and request size, or, when it can never be sent, its poison. */
+export type EventUnit =
+  | { readonly entry: PutEventsRequestEntry; readonly entries: 1; readonly bytes: number }
+  | { readonly poison: PoisonEvent; readonly entries: 0; readonly bytes: 0 };
+
+/**
+ * Builds the PutEvents entry of an item on the bus; an entry over the
+ * PutEvents size limit is oversize poison instead. The relay and the sweeper
+ * both plan their chunks from these.
+ */
+export function eventUnit(item: OutboxItem, key: TableKey, eventBusName: string): EventUnit {
+  const entry = toPutEventsEntry(item, eventBusName);
+  const bytes = putEventsEntrySize(entry);
+  if (bytes > MAX_PUT_EVENTS_BYTES) {
+    const detail = `the entry has ${bytes} bytes; PutEvents accepts at most ${MAX_PUT_EVENTS_BYTES}`;
+    return { poison: { reason: 'oversize', detail, key, item }, entries: 0, bytes: 0 };
+  }
+  return { entry, entries: 1, bytes };
+}
+
+/** The poison of an event EventBridge refused for good, with its entry's error code and message. */
+export function rejectedPoison(
+  code: string,
+  message: string | undefined,
+  key: TableKey,
+  item: OutboxItem,
+): PoisonEvent {
+  return { reason: 'rejected', code, detail: message ? `${code}: ${message}` : code, key, item };
 }

@@ -16,12 +16,10 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { logger as sharedLogger, metrics as sharedMetrics } from '../shared/powertools';
 import { type Chunk, type ChunkUnit, planChunks, runChunks } from './chunking';
 import { decodeRecord, type OutboxStreamRecord } from './decode';
-import { toPutEventsEntry } from './entry';
 import type { OutboxItem } from './envelope';
 import type { TableKey } from './keys';
-import { MAX_PUT_EVENTS_BYTES, putEventsEntrySize } from './limits';
 import { type MarkerOptions, markDelivered, markFailed } from './marker';
-import { type PoisonEvent, parkPoison } from './poison';
+import { eventUnit, type PoisonEvent, parkPoison, rejectedPoison } from './poison';
 import { type PublishFailure, publishEntries, type RetryPolicy } from './publisher';
 
 /** The logger methods the relay uses; a Powertools `Logger` fits. */
@@ -279,15 +277,13 @@ export class Relay {
       }
       const item = decoded.item;
       const key = { pk: item.pk, sk: item.sk };
-      const entry = toPutEventsEntry(item, this.options.eventBusName);
-      const bytes = putEventsEntrySize(entry);
-      if (bytes > MAX_PUT_EVENTS_BYTES) {
-        const detail = `the entry has ${bytes} bytes; PutEvents accepts at most ${MAX_PUT_EVENTS_BYTES}`;
-        const poison: PoisonEvent = { reason: 'oversize', detail, key, item };
-        works.push({ position, aggregate: item.pk, key, item, entries: 0, bytes: 0, poison });
-        return;
-      }
-      works.push({ position, aggregate: item.pk, key, item, entry, entries: 1, bytes });
+      works.push({
+        position,
+        aggregate: item.pk,
+        key,
+        item,
+        ...eventUnit(item, key, this.options.eventBusName),
+      });
     });
     return works;
   }
@@ -324,8 +320,7 @@ export class Relay {
           batch.published.push(key);
           batch.maxLagMs = Math.max(batch.maxLagMs, publishedAt - Date.parse(item.occurredAt));
         } else if (outcome.status === 'rejected') {
-          const detail = outcome.message ? `${outcome.code}: ${outcome.message}` : outcome.code;
-          toPark.push({ work, poison: { reason: 'rejected', code: outcome.code, detail, key, item } });
+          toPark.push({ work, poison: rejectedPoison(outcome.code, outcome.message, key, item) });
         } else {
           unpublished += 1;
         }

@@ -46,7 +46,6 @@ import { logger as sharedLogger, metrics as sharedMetrics } from '../shared/powe
 import { type Chunk, type ChunkUnit, planChunks, runChunks } from './chunking';
 import { mapWithConcurrency } from './concurrency';
 import { decodeRecord, type OutboxStreamRecord } from './decode';
-import { toPutEventsEntry } from './entry';
 import type { OutboxItem } from './envelope';
 import {
   OUTBOX_PREFIX,
@@ -60,9 +59,8 @@ import {
   SK,
   type TableKey,
 } from './keys';
-import { MAX_PUT_EVENTS_BYTES, putEventsEntrySize } from './limits';
 import { type MarkerOptions, markDelivered, markFailed } from './marker';
-import { type PoisonEvent, parkPoison } from './poison';
+import { eventUnit, type PoisonEvent, parkPoison, rejectedPoison } from './poison';
 import { type PublishFailure, publishEntries, type RetryPolicy } from './publisher';
 import {
   MARK_RESERVE_MS,
@@ -622,14 +620,7 @@ class Republisher {
         return { aggregate: key.pk, key, entries: 0, bytes: 0, poison };
       }
       const { item } = entry;
-      const built = toPutEventsEntry(item, this.options.eventBusName);
-      const bytes = putEventsEntrySize(built);
-      if (bytes > MAX_PUT_EVENTS_BYTES) {
-        const detail = `the entry has ${bytes} bytes; PutEvents accepts at most ${MAX_PUT_EVENTS_BYTES}`;
-        const poison: PoisonEvent = { reason: 'oversize', detail, key, item };
-        return { aggregate: key.pk, key, item, entries: 0, bytes: 0, poison };
-      }
-      return { aggregate: key.pk, key, item, entry: built, entries: 1, bytes };
+      return { aggregate: key.pk, key, item, ...eventUnit(item, key, this.options.eventBusName) };
     });
   }
 
@@ -666,11 +657,7 @@ class Republisher {
         if (outcome.status === 'published') {
           progress.published.push(work.key);
         } else if (outcome.status === 'rejected') {
-          const detail = outcome.message ? `${outcome.code}: ${outcome.message}` : outcome.code;
-          toPark.push({
-            work,
-            poison: { reason: 'rejected', code: outcome.code, detail, key: work.key, item },
-          });
+          toPark.push({ work, poison: rejectedPoison(outcome.code, outcome.message, work.key, item) });
         } else {
           this.stop(work, describeFailure(result.failure), progress);
         }
