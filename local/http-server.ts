@@ -4,11 +4,13 @@
  * module Lambda runs. Routes come from lambdas/handlers/api-routes.ts, the
  * list the CDK API is built from.
  */
+
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { API_ROUTES, type ApiRoute, FALLBACK_ROUTE } from '../lambdas/handlers/api-routes';
+import { localContext } from './lambda-context';
 
 /** API Gateway refuses payloads over 10 MB before any Lambda runs. */
 const MAX_PAYLOAD_BYTES = 10 * 1024 * 1024;
@@ -51,25 +53,6 @@ async function compile(route: ApiRoute): Promise<CompiledRoute> {
     pattern: new RegExp(`^${source}$`),
     parameterNames,
     handler: await loadHandler(route),
-  };
-}
-
-/** A Lambda context good enough for the handlers: ids, names and a deadline. */
-export function localContext(functionName: string, timeoutMs = 29_000): Context {
-  const deadline = Date.now() + timeoutMs;
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:us-east-1:123456789012:function:${functionName}`,
-    memoryLimitInMB: '512',
-    awsRequestId: randomUUID(),
-    logGroupName: `/aws/lambda/${functionName}`,
-    logStreamName: 'local',
-    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
   };
 }
 

@@ -40,6 +40,7 @@ import type {
   SQSRecord,
   SQSRecordAttributes,
 } from 'aws-lambda';
+import { localContext } from './lambda-context';
 
 /** The handler the poller invokes: a Lambda handler for SQS events. */
 export type SqsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse | undefined>;
@@ -221,23 +222,10 @@ export function startSqsPoller(options: SqsPollerOptions): SqsPoller {
       abort.signal.addEventListener('abort', done, { once: true });
     });
 
-  const context = (): Context => {
-    const deadline = Date.now() + functionTimeoutMs;
-    return {
-      callbackWaitsForEmptyEventLoop: true,
-      functionName,
-      functionVersion: '$LATEST',
-      invokedFunctionArn: `arn:aws:lambda:${REGION}:123456789012:function:${functionName}`,
-      memoryLimitInMB: '512',
-      awsRequestId: randomUUID(),
-      logGroupName: `/aws/lambda/${functionName}`,
-      logStreamName: 'local',
-      getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-      done: () => undefined,
-      fail: () => undefined,
-      succeed: () => undefined,
-    };
-  };
+  const context = (): Context =>
+    localContext(functionName, functionTimeoutMs, {
+      functionArn: `arn:aws:lambda:${REGION}:123456789012:function:${functionName}`,
+    });
 
   const deliver = async (messages: readonly Message[]): Promise<void> => {
     const records = messages.map((message) => toSqsRecord(message, options.queueArn));

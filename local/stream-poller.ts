@@ -46,6 +46,7 @@
  * are. DynamoDB Local rounds `ApproximateCreationDateTime` down (to the
  * minute), so a record can look up to a minute older than it is.
  */
+
 import { randomUUID } from 'node:crypto';
 import {
   DescribeStreamCommand,
@@ -68,6 +69,7 @@ import type {
   StreamRecord,
 } from 'aws-lambda';
 import { compileFilterCriteria, type EventMatcher, type FilterCriteria } from './event-filter';
+import { localContext } from './lambda-context';
 
 /** The function the poller invokes, typed as a DynamoDB stream Lambda handler. */
 export type StreamHandler = (
@@ -879,21 +881,10 @@ class Poller implements StreamPoller {
   }
 
   private context(): Context {
-    const deadline = Date.now() + this.functionTimeoutMs;
-    return {
-      callbackWaitsForEmptyEventLoop: true,
-      functionName: this.functionName,
-      functionVersion: '$LATEST',
-      invokedFunctionArn: this.functionArn,
+    return localContext(this.functionName, this.functionTimeoutMs, {
+      functionArn: this.functionArn,
       memoryLimitInMB: '128',
-      awsRequestId: randomUUID(),
-      logGroupName: `/aws/lambda/${this.functionName}`,
-      logStreamName: 'local',
-      getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-      done: () => undefined,
-      fail: () => undefined,
-      succeed: () => undefined,
-    };
+    });
   }
 
   /** Drops records past the checkpoint and reports them like an on-failure destination. */
