@@ -145,3 +145,48 @@ export async function createTestMessaging(label: string, stage: Stage = 'dev'): 
   const messaging = await createMessagingFromTemplate(template, { eventBridge, sqs }, { namespace });
   return { ...messaging, endpoint: localEndpoints().moto, namespace, eventBridge, sqs };
 }
+
+/**
+ * The stack's table, bus, tap queue and poison queue, created for one test
+ * under unique names, with clients aimed at them. No relay runs: events stay
+ * pending until the test publishes them.
+ */
+export interface StackWorld {
+  readonly tableName: string;
+  readonly dynamoDb: DynamoDBClient;
+  readonly doc: DynamoDBDocumentClient;
+  readonly eventBridge: EventBridgeClient;
+  readonly sqs: SQSClient;
+  readonly busName: string;
+  readonly tapQueueUrl: string;
+  readonly poisonQueueUrl: string;
+  /** Releases the clients. */
+  destroy(): void;
+}
+
+/** Creates a {@link StackWorld}; `label` names the caller in the resources' names. */
+export async function createStackWorld(label: string): Promise<StackWorld> {
+  const template = await stackTemplate('dev');
+  const table = await createTestTable(label);
+  const messaging = await createTestMessaging(label);
+  const queueUrl = (output: string): string => {
+    const queue = messaging.queues.get(referencedLogicalId(template.Outputs?.[output]?.Value) ?? '');
+    if (!queue) throw new Error(`the stack has no queue behind its ${output} output`);
+    return queue.url;
+  };
+  const bus = messaging.buses.values().next().value;
+  if (!bus) throw new Error('the stack has no event bus');
+  return {
+    tableName: table.tableName,
+    dynamoDb: table.client,
+    doc: createDocumentClient(table.client),
+    eventBridge: messaging.eventBridge,
+    sqs: messaging.sqs,
+    busName: bus.name,
+    tapQueueUrl: queueUrl('TapQueueUrl'),
+    poisonQueueUrl: queueUrl('PoisonQueueUrl'),
+    destroy: () => {
+      for (const client of [table.client, messaging.eventBridge, messaging.sqs]) client.destroy();
+    },
+  };
+}

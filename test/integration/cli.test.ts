@@ -11,33 +11,21 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import {
-  DeleteMessageCommand,
-  GetQueueAttributesCommand,
-  ReceiveMessageCommand,
-  type SQSClient,
-} from '@aws-sdk/client-sqs';
-import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type CliDeps, main } from '../../cli/main';
-import type { EventEnvelope, OutboxItem } from '../../lambdas/outbox/envelope';
+import type { OutboxItem } from '../../lambdas/outbox/envelope';
 import type { TableKey } from '../../lambdas/outbox/keys';
 import { type MarkerOptions, markDelivered, markFailed } from '../../lambdas/outbox/marker';
 import { parkPoison } from '../../lambdas/outbox/poison';
 import { OutboxWriter } from '../../lambdas/outbox/writer';
-import { createDocumentClient } from '../../lambdas/shared/clients';
 import { type LocalRuntime, startLocalRuntime } from '../../local/runtime';
 import { readLocalTarget } from '../../local/target-file';
-import {
-  createTestMessaging,
-  createTestTable,
-  localEndpoints,
-  stackTemplate,
-  uniqueNamespace,
-} from '../helpers/local-env';
+import { createStackWorld, localEndpoints, type StackWorld, uniqueNamespace } from '../helpers/local-env';
 import { pollUntil } from '../helpers/poll';
 import { testId } from '../helpers/stream-records';
+import { receiveEnvelopes, tapQueueIsEmpty } from '../helpers/tap-queue';
 import { withDeadline } from '../helpers/wait';
 
 const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
@@ -88,21 +76,8 @@ function required<T>(value: T | undefined, what: string): T {
   return value;
 }
 
-async function outputRef(name: string): Promise<string> {
-  const template = await stackTemplate('dev');
-  const value = template.Outputs?.[name]?.Value as { Ref?: string } | undefined;
-  return required(value?.Ref, `the ${name} output`);
-}
-
 /** A table, bus, tap queue and poison queue of the stack, with no relay: events stay pending. */
-interface World {
-  readonly tableName: string;
-  readonly dynamoDb: DynamoDBClient;
-  readonly doc: DynamoDBDocumentClient;
-  readonly sqs: SQSClient;
-  readonly busName: string;
-  readonly tapQueueUrl: string;
-  readonly poisonQueueUrl: string;
+interface World extends StackWorld {
   /** The CLI options that point at this world. */
   readonly target: readonly string[];
   readonly writer: OutboxWriter;
@@ -110,29 +85,17 @@ interface World {
 }
 
 async function createWorld(): Promise<World> {
-  const table = await createTestTable('cli');
-  const messaging = await createTestMessaging('cli');
-  clients.push(table.client, messaging.eventBridge, messaging.sqs);
-  const bus = required(messaging.buses.values().next().value, 'the bus');
-  const doc = createDocumentClient(table.client);
-  const poisonQueueUrl = required(
-    messaging.queues.get(await outputRef('PoisonQueueUrl')),
-    'the poison queue',
-  ).url;
+  const world = await createStackWorld('cli');
+  clients.push(world);
+  const { doc, tableName, busName, poisonQueueUrl } = world;
   const endpoints = localEndpoints();
   return {
-    tableName: table.tableName,
-    dynamoDb: table.client,
-    doc,
-    sqs: messaging.sqs,
-    busName: bus.name,
-    tapQueueUrl: required(messaging.queues.get(await outputRef('TapQueueUrl')), 'the tap queue').url,
-    poisonQueueUrl,
+    ...world,
     target: [
       '--table',
-      table.tableName,
+      tableName,
       '--bus',
-      bus.name,
+      busName,
       '--poison-queue-url',
       poisonQueueUrl,
       '--dynamodb-endpoint',
@@ -144,15 +107,10 @@ async function createWorld(): Promise<World> {
       '--region',
       'us-east-1',
     ],
-    writer: new OutboxWriter({
-      client: doc,
-      tableName: table.tableName,
-      source: SOURCE,
-      eventBusName: bus.name,
-    }),
+    writer: new OutboxWriter({ client: doc, tableName, source: SOURCE, eventBusName: busName }),
     marker: {
       client: doc,
-      tableName: table.tableName,
+      tableName,
       now: () => new Date(),
       retentionHours: 24,
       retry: {
@@ -197,38 +155,6 @@ async function stored(world: World, item: OutboxItem): Promise<OutboxItem | unde
     new GetCommand({ TableName: world.tableName, Key: keyOf(item), ConsistentRead: true }),
   );
   return output.Item as OutboxItem | undefined;
-}
-
-/** Receives (and deletes) tap-queue messages until `count` arrived; their envelopes in arrival order. */
-async function receiveEnvelopes(world: World, count: number): Promise<EventEnvelope[]> {
-  const envelopes: EventEnvelope[] = [];
-  await pollUntil(
-    async () => {
-      const output = await world.sqs.send(
-        new ReceiveMessageCommand({
-          QueueUrl: world.tapQueueUrl,
-          MaxNumberOfMessages: 10,
-          WaitTimeSeconds: 1,
-        }),
-      );
-      for (const message of output.Messages ?? []) {
-        envelopes.push((JSON.parse(message.Body ?? '{}') as { detail: EventEnvelope }).detail);
-        await world.sqs.send(
-          new DeleteMessageCommand({ QueueUrl: world.tapQueueUrl, ReceiptHandle: message.ReceiptHandle }),
-        );
-      }
-      return envelopes.length >= count;
-    },
-    { timeoutMs: 20_000, intervalMs: 0, what: `${count} event(s) on the tap queue` },
-  );
-  return envelopes;
-}
-
-async function tapQueueIsEmpty(world: World): Promise<boolean> {
-  const output = await world.sqs.send(
-    new ReceiveMessageCommand({ QueueUrl: world.tapQueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
-  );
-  return (output.Messages ?? []).length === 0;
 }
 
 interface PendingJson {

@@ -4,10 +4,8 @@
  * poller runs, so the relay is switched off: whatever reaches the bus, the
  * sweeper (or, in the race and discard tests, a relay fed by hand) sent.
  */
-import { type DynamoDBClient, QueryCommand as RawQueryCommand } from '@aws-sdk/client-dynamodb';
-import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { DeleteMessageCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { QueryCommand as RawQueryCommand } from '@aws-sdk/client-dynamodb';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { EventEnvelope, OutboxItem } from '../../lambdas/outbox/envelope';
 import { relayInOrder } from '../../lambdas/outbox/gap-guard';
@@ -22,15 +20,9 @@ import {
 import { Relay } from '../../lambdas/outbox/relay';
 import { findOldestPending, type SweepOptions, sweep } from '../../lambdas/outbox/sweeper';
 import { OutboxWriter } from '../../lambdas/outbox/writer';
-import { createDocumentClient } from '../../lambdas/shared/clients';
-import {
-  createTestMessaging,
-  createTestTable,
-  localEventBridgeClient,
-  stackTemplate,
-} from '../helpers/local-env';
-import { pollUntil } from '../helpers/poll';
+import { createStackWorld, localEventBridgeClient, type StackWorld } from '../helpers/local-env';
 import { insertRecord, testId } from '../helpers/stream-records';
+import { receiveEnvelopes, receiveUntil, tapQueueIsEmpty } from '../helpers/tap-queue';
 
 const SOURCE = 'com.example.sweeper-test';
 /** Metrics nobody reads (the shared Powertools ones would pile up across tests). */
@@ -42,44 +34,17 @@ afterAll(() => {
 });
 
 /** Everything one test needs: its own table, bus, tap queue and poison queue. */
-interface World {
-  readonly tableName: string;
-  readonly dynamoDb: DynamoDBClient;
-  readonly doc: DynamoDBDocumentClient;
-  readonly eventBridge: EventBridgeClient;
-  readonly sqs: SQSClient;
-  readonly busName: string;
-  readonly tapQueueUrl: string;
-  readonly poisonQueueUrl: string;
-}
+type World = StackWorld;
 
 function required<T>(value: T | undefined, what: string): T {
   if (value === undefined) throw new Error(`missing ${what}`);
   return value;
 }
 
-/** The logical id an output of the template refers to. */
-async function outputRef(name: string): Promise<string> {
-  const template = await stackTemplate('dev');
-  const value = template.Outputs?.[name]?.Value as { Ref?: string } | undefined;
-  return required(value?.Ref, `the ${name} output`);
-}
-
 async function createWorld(): Promise<World> {
-  const table = await createTestTable('sweeper');
-  const messaging = await createTestMessaging('sweeper');
-  clients.push(table.client, messaging.eventBridge, messaging.sqs);
-  const bus = required(messaging.buses.values().next().value, 'the bus');
-  return {
-    tableName: table.tableName,
-    dynamoDb: table.client,
-    doc: createDocumentClient(table.client),
-    eventBridge: messaging.eventBridge,
-    sqs: messaging.sqs,
-    busName: bus.name,
-    tapQueueUrl: required(messaging.queues.get(await outputRef('TapQueueUrl')), 'the tap queue').url,
-    poisonQueueUrl: required(messaging.queues.get(await outputRef('PoisonQueueUrl')), 'the poison queue').url,
-  };
+  const world = await createStackWorld('sweeper');
+  clients.push(world);
+  return world;
 }
 
 function sweepOptions(world: World, overrides: Partial<SweepOptions> = {}): SweepOptions {
@@ -137,52 +102,6 @@ async function commitEvents(writer: OutboxWriter, aggregateIds: readonly string[
     }
   }
   return committed;
-}
-
-/**
- * Receives and deletes messages from the tap queue until `done` holds for
- * what arrived; their envelopes in arrival order (moto delivers a standard
- * queue's messages in arrival order).
- */
-async function receiveUntil(
-  world: World,
-  done: (envelopes: readonly EventEnvelope[]) => boolean,
-  what: string,
-): Promise<EventEnvelope[]> {
-  const envelopes: EventEnvelope[] = [];
-  await pollUntil(
-    async () => {
-      const output = await world.sqs.send(
-        new ReceiveMessageCommand({
-          QueueUrl: world.tapQueueUrl,
-          MaxNumberOfMessages: 10,
-          WaitTimeSeconds: 1,
-        }),
-      );
-      for (const message of output.Messages ?? []) {
-        envelopes.push((JSON.parse(message.Body ?? '{}') as { detail: EventEnvelope }).detail);
-        await world.sqs.send(
-          new DeleteMessageCommand({ QueueUrl: world.tapQueueUrl, ReceiptHandle: message.ReceiptHandle }),
-        );
-      }
-      return done(envelopes);
-    },
-    { timeoutMs: 20_000, intervalMs: 0, what },
-  );
-  return envelopes;
-}
-
-/** Receives `count` events from the tap queue. */
-function receiveEnvelopes(world: World, count: number): Promise<EventEnvelope[]> {
-  return receiveUntil(world, (envelopes) => envelopes.length >= count, `${count} event(s) on the tap queue`);
-}
-
-/** Messages on the tap queue right now (one short poll window). */
-async function tapQueueIsEmpty(world: World): Promise<boolean> {
-  const output = await world.sqs.send(
-    new ReceiveMessageCommand({ QueueUrl: world.tapQueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
-  );
-  return (output.Messages ?? []).length === 0;
 }
 
 /** Every outbox item of the aggregates, as stored now. */
