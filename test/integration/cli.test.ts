@@ -493,7 +493,9 @@ describe('operator CLI on the local runtime', () => {
     await pollUntil(
       async () => {
         stats = (await cliJson(['stats', '--local-file', targetFile])).json;
-        return stats.delivered === 1;
+        // The count comes from a Scan and the oldest pending from the index, read
+        // moments apart: wait until both have seen the delivered mark.
+        return stats.delivered === 1 && stats.oldestPending === null;
       },
       { timeoutMs: 30_000, intervalMs: 200, what: 'the relay to deliver the MemberRegistered event' },
     );
