@@ -82,3 +82,23 @@ export class TransactionInProgressError extends OutboxError {
 export class IdempotencyKeyMismatchError extends OutboxError {
   override name = 'IdempotencyKeyMismatchError';
 }
+
+/**
+ * DynamoDB cancelled the transaction with `ValidationError` for one or more
+ * writes: the write is valid on its own but its result would break a limit
+ * DynamoDB checks only when it applies the write (an item that an update
+ * expression grows past 400 KB, a number out of DynamoDB's range). Nothing
+ * was written; retrying the same request fails the same way.
+ */
+export class WriteLimitError extends OutboxError {
+  override name = 'WriteLimitError';
+  constructor(
+    readonly failures: readonly WriteFailure[],
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `DynamoDB refused ${failures.map((failure) => failure.label).join(', ')}: a limit would be broken`,
+      options,
+    );
+  }
+}
