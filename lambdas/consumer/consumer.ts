@@ -13,12 +13,13 @@ import {
   makeIdempotent,
 } from '@aws-lambda-powertools/idempotency';
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
+import type { DynamoDBPersistenceOptions } from '@aws-lambda-powertools/idempotency/types';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { EventEnvelope } from '../outbox/envelope';
-import { idempotencyPartition, PK, SK, TTL_ATTRIBUTE } from '../outbox/keys';
+import { consumerIdempotencyKey, PK, SK, TTL_ATTRIBUTE } from '../outbox/keys';
 import { type DeliveredEvent, parseDelivered } from './envelope';
 import { InvalidEnvelopeError, RetryLaterError } from './errors';
 import type { GuardOutcome } from './order-guard';
@@ -29,14 +30,24 @@ export interface ApplyResult {
 }
 
 /**
+ * How a message reached the consumer this time.
+ */
+export interface Delivery {
+  /** How often SQS has handed this message out, this time included (`ApproximateReceiveCount`). */
+  readonly receiveCount: number;
+}
+
+/**
  * Applies one event's effect. Runs at most once per `eventId` after a success
- * while the idempotency record lives; after a failure it runs again on the
- * redelivery, so everything it does must be safe to repeat after a partial
- * failure (guarded writes are).
+ * while the idempotency record lives; after a failure, and after the record
+ * expired (an archive replay, a DLQ redrive), it runs again, so its effects
+ * must be decided by the read model it writes (the order guard), not by the
+ * idempotency record.
  */
 export type ApplyEvent = (
   event: EventEnvelope,
   delivered: DeliveredEvent,
+  delivery: Delivery,
 ) => Promise<ApplyResult | undefined>;
 
 /** Names of the consumer metrics (namespace and `service` dimension from Powertools' settings). */
@@ -68,9 +79,10 @@ export interface ConsumerOptions {
   readonly logger: Logger;
   readonly metrics: Metrics;
   /**
-   * How long an applied event id is remembered (the record's TTL). Longer
-   * than any redelivery path: SQS retention (4 days by default) and the
-   * EventBridge rule's retries (at most 24 hours).
+   * How long an applied event id is remembered (the record's TTL). The
+   * records only save work: an event delivered again after its record
+   * expired (an archive replay, a DLQ redrive) is applied again, and the
+   * consumer's read model (order guard) must make that change nothing.
    * @default 7 days
    */
   readonly idempotencyTtlSeconds?: number;
@@ -78,6 +90,24 @@ export interface ConsumerOptions {
 
 /** The default time an applied event id is remembered. */
 export const DEFAULT_IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 60 * 60;
+
+/**
+ * Powertools' DynamoDB persistence with a partition per record: its own keys
+ * put every record of a table with a sort key under one static partition key.
+ */
+class SpreadPersistenceLayer extends DynamoDBPersistenceLayer {
+  constructor(
+    private readonly consumerName: string,
+    options: DynamoDBPersistenceOptions,
+  ) {
+    super(options);
+  }
+
+  protected override getKey(idempotencyKey: string): Record<string, AttributeValue> {
+    const key = consumerIdempotencyKey(this.consumerName, idempotencyKey);
+    return { [PK]: { S: key.pk }, [SK]: { S: key.sk } };
+  }
+}
 
 /** What the idempotent wrapper notes for its caller: whether the logic ran in this call. */
 interface Run {
@@ -95,11 +125,12 @@ export type ConsumerHandler = (event: SQSEvent, context: Context) => Promise<SQS
 /** Builds the Lambda handler of a consumer. */
 export function createConsumer(options: ConsumerOptions): ConsumerHandler {
   const { logger, metrics } = options;
-  const persistenceStore = new DynamoDBPersistenceLayer({
+  // Fails at cold start, not on the first event, when the name cannot be part of a key.
+  consumerIdempotencyKey(options.name, 'check');
+  const persistenceStore = new SpreadPersistenceLayer(options.name, {
     tableName: options.tableName,
     keyAttr: PK,
     sortKeyAttr: SK,
-    staticPkValue: idempotencyPartition(options.name),
     expiryAttr: TTL_ATTRIBUTE,
     awsSdkV3Client: options.dynamoDb,
   });
@@ -111,9 +142,14 @@ export function createConsumer(options: ConsumerOptions): ConsumerHandler {
   // Only the envelope (argument 0) is hashed; `run` tells the caller whether
   // the logic ran or the result came from an earlier delivery's record.
   const applyOnce = makeIdempotent(
-    async (event: EventEnvelope, delivered: DeliveredEvent, run: Run): Promise<StoredResult> => {
+    async (
+      event: EventEnvelope,
+      delivered: DeliveredEvent,
+      delivery: Delivery,
+      run: Run,
+    ): Promise<StoredResult> => {
       run.ran = true;
-      const result = await options.apply(event, delivered);
+      const result = await options.apply(event, delivered, delivery);
       return { guard: result?.guard ?? null };
     },
     { persistenceStore, config, dataIndexArgument: 0 },
@@ -124,7 +160,9 @@ export function createConsumer(options: ConsumerOptions): ConsumerHandler {
       delivered = parseDelivered(record.body);
       const event = delivered.detail;
       const run: Run = { ran: false };
-      const result = await applyOnce(event, delivered, run);
+      const receiveCount = Number(record.attributes?.ApproximateReceiveCount ?? 1);
+      const delivery: Delivery = { receiveCount: Number.isSafeInteger(receiveCount) ? receiveCount : 1 };
+      const result = await applyOnce(event, delivered, delivery, run);
       const context = { eventId: event.eventId, eventType: event.eventType, sequence: event.sequence };
       if (!run.ran) {
         metrics.addMetric(CONSUMER_METRICS.duplicateEvents, MetricUnit.Count, 1);

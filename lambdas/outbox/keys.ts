@@ -162,11 +162,32 @@ export function idempotencyKey(scope: string, clientKey: string): TableKey {
   return { pk: `${IDEMPOTENCY_PREFIX}${digest}`, sk: 'IDEMPOTENCY' };
 }
 
-/** Partition of a consumer's idempotency records (Powertools Idempotency's static partition key). */
-export function idempotencyPartition(consumerName: string): string {
-  if (!/^[a-z][a-z0-9-]{0,63}$/.test(consumerName))
-    throw new InvalidKeyPartError('consumerName', consumerName);
-  return `${IDEMPOTENCY_PREFIX}CONSUMER#${consumerName}`;
+const CONSUMER_NAME_PATTERN = /^[a-z][a-z0-9-]{0,63}$/;
+
+/**
+ * Prefix of the partition keys of one consumer's idempotency records:
+ * `IDEMPOTENCY#CONSUMER#<name>#`. Tests and operators find (or expire) a
+ * consumer's records by it; the consumer itself only uses
+ * {@link consumerIdempotencyKey}.
+ */
+export function consumerIdempotencyPrefix(consumerName: string): string {
+  if (!CONSUMER_NAME_PATTERN.test(consumerName)) throw new InvalidKeyPartError('consumerName', consumerName);
+  return `${IDEMPOTENCY_PREFIX}CONSUMER#${consumerName}#`;
+}
+
+/**
+ * Key of one idempotency record of a consumer (Powertools Idempotency's
+ * record of one event): a partition of its own per record,
+ * `IDEMPOTENCY#CONSUMER#<name>#<hash>` / `IDEMPOTENCY`. One partition per
+ * record spreads a busy consumer's writes over the whole table instead of one
+ * hot partition (a partition takes at most 1,000 WCU per second; DynamoDB
+ * developer guide, "Best practices for designing and using partition keys
+ * effectively"), and the hash keeps Powertools' key (function name and
+ * payload hash) out of the key's syntax.
+ */
+export function consumerIdempotencyKey(consumerName: string, idempotencyKey: string): TableKey {
+  const digest = createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 32);
+  return { pk: `${consumerIdempotencyPrefix(consumerName)}${digest}`, sk: 'IDEMPOTENCY' };
 }
 
 const READ_MODEL_PREFIX = 'VIEW#';

@@ -70,15 +70,37 @@ describe('consumer', () => {
     );
   });
 
-  it('keeps its idempotency records in its own partition with a TTL', async () => {
+  it('keeps its idempotency records under its own prefix with a TTL', async () => {
     const before = Math.floor(Date.now() / 1000);
 
     await consumer(vi.fn<ApplyEvent>().mockResolvedValue(undefined))(sqsEvent(registered()), lambdaContext());
 
     const put = dynamo.commandCalls(PutItemCommand)[0]?.args[0].input;
-    expect(put?.Item?.pk).toEqual({ S: 'IDEMPOTENCY#CONSUMER#unit-consumer' });
-    expect(put?.Item?.sk?.S).toEqual(expect.any(String));
+    expect(put?.Item?.pk?.S).toMatch(/^IDEMPOTENCY#CONSUMER#unit-consumer#[0-9a-f]{32}$/);
+    expect(put?.Item?.sk).toEqual({ S: 'IDEMPOTENCY' });
     expect(Number(put?.Item?.expiresAt?.N)).toBeGreaterThan(before + 6 * 24 * 3600);
+  });
+
+  it('spreads its idempotency records over a partition per event, and completes each in its own', async () => {
+    const events = Array.from({ length: 20 }, registered);
+
+    await consumer(vi.fn<ApplyEvent>().mockResolvedValue(undefined))(sqsEvent(...events), lambdaContext());
+
+    const claimed = dynamo.commandCalls(PutItemCommand).map((call) => call.args[0].input.Item?.pk?.S);
+    const completed = dynamo.commandCalls(UpdateItemCommand).map((call) => call.args[0].input.Key?.pk?.S);
+    expect(new Set(claimed).size).toBe(events.length);
+    expect(new Set(completed)).toEqual(new Set(claimed));
+  });
+
+  it('passes how often SQS handed the message out to the logic', async () => {
+    const apply = vi.fn<ApplyEvent>().mockResolvedValue(undefined);
+    const event = sqsEvent(registered());
+    const record = event.Records[0];
+    if (record) record.attributes.ApproximateReceiveCount = '3';
+
+    await consumer(apply)(event, lambdaContext());
+
+    expect(apply.mock.calls[0]?.[2]).toEqual({ receiveCount: 3 });
   });
 
   it('reports only the message that failed', async () => {
@@ -116,8 +138,8 @@ describe('consumer', () => {
         message: 'exists',
         $metadata: {},
         Item: {
-          pk: { S: 'IDEMPOTENCY#CONSUMER#unit-consumer' },
-          sk: { S: 'x' },
+          pk: { S: 'IDEMPOTENCY#CONSUMER#unit-consumer#0123456789abcdef0123456789abcdef' },
+          sk: { S: 'IDEMPOTENCY' },
           status: { S: 'COMPLETED' },
           data: { S: JSON.stringify({ guard: null }) },
           expiresAt: { N: String(Math.floor(Date.now() / 1000) + 3600) },
