@@ -3,8 +3,13 @@
  * status and number of open orders, built from MEMBER and ORDER events that
  * may arrive duplicated and in any order.
  *
- * - The member item holds `status` from MEMBER events, applied only when
- *   newer than the member's last applied sequence (order guard).
+ * - The member item holds `status` from `MemberRegistered` and
+ *   `MemberWithdrawn`, with the sequence of the event that set it
+ *   (`statusSequence`): an event sets it only when newer than that. Events
+ *   that change no status (`MemberProfileUpdated`) do not touch it, so a
+ *   profile update that overtook the registration cannot make the
+ *   registration look stale, and a late or replayed registration never
+ *   revives a withdrawn member.
  * - Each order has an item of its own with its status and sequence. The
  *   member's `openOrders` changes only when an order's status really changes
  *   (absent or cancelled to open: +1; open to cancelled: -1), in one
@@ -66,8 +71,9 @@ export async function applyMemberActivity(
   deps: MemberActivityDependencies,
   event: EventEnvelope,
 ): Promise<ApplyResult | undefined> {
-  if (event.aggregateType === MEMBER && event.eventType.startsWith('Member')) {
-    return { guard: await applyMemberEvent(deps, event) };
+  if (event.aggregateType === MEMBER) {
+    const guard = await applyMemberEvent(deps, event);
+    return guard ? { guard } : undefined;
   }
   const orderStatus = ORDER_STATUS[event.eventType];
   if (event.aggregateType === ORDER && orderStatus) {
@@ -76,18 +82,27 @@ export async function applyMemberActivity(
   return undefined;
 }
 
-function applyMemberEvent(deps: MemberActivityDependencies, event: EventEnvelope): Promise<GuardOutcome> {
+/** The attribute holding the sequence of the event that set a member's `status`. */
+export const STATUS_SEQUENCE_ATTRIBUTE = 'statusSequence';
+
+async function applyMemberEvent(
+  deps: MemberActivityDependencies,
+  event: EventEnvelope,
+): Promise<GuardOutcome | undefined> {
   const status = MEMBER_STATUS[event.eventType];
-  // Events that change no status (a profile update) still advance the sequence.
-  return applyIfNewer({
+  if (!status) return undefined;
+  const outcome = await applyIfNewer({
     client: deps.client,
     tableName: deps.tableName,
     key: readModelKey(MEMBER_ACTIVITY_VIEW, MEMBER, event.aggregateId),
     sequence: event.sequence,
-    set: ['#memberId = :memberId', ...(status ? ['#status = :status'] : [])],
-    names: { '#memberId': 'memberId', ...(status ? { '#status': 'status' } : {}) },
-    values: { ':memberId': event.aggregateId, ...(status ? { ':status': status } : {}) },
+    sequenceAttribute: STATUS_SEQUENCE_ATTRIBUTE,
+    set: ['#memberId = :memberId', '#status = :status'],
+    names: { '#memberId': 'memberId', '#status': 'status' },
+    values: { ':memberId': event.aggregateId, ':status': status },
   });
+  // Status events are not contiguous (profile updates come between), so no gap is reported.
+  return outcome.applied ? { applied: true, gap: 0 } : outcome;
 }
 
 function applyOrderEvent(

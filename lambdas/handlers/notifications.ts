@@ -25,5 +25,5 @@ export const handler = createConsumer({
   dynamoDb,
   logger,
   metrics,
-  apply: (event) => applyNotification(deps, event),
+  apply: (event, _delivered, delivery) => applyNotification(deps, event, delivery),
 });

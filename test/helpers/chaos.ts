@@ -10,7 +10,12 @@
  * records every entry EventBridge (moto) accepted, in acceptance order.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  type AttributeValue,
+  DeleteItemCommand,
+  type DynamoDBClient,
+  ScanCommand,
+} from '@aws-sdk/client-dynamodb';
 import type {
   EventBridgeClient,
   PutEventsCommandInput,
@@ -19,8 +24,11 @@ import type {
   PutEventsResultEntry,
 } from '@aws-sdk/client-eventbridge';
 import type { SQSClient } from '@aws-sdk/client-sqs';
+import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { seededRandom } from '../../bench/stream';
 import type { EventEnvelope } from '../../lambdas/outbox/envelope';
+import { consumerIdempotencyPrefix, PK, SK } from '../../lambdas/outbox/keys';
+import { lambdaContext, sqsRecord } from './consumer-events';
 
 export { seededRandom };
 
@@ -317,4 +325,123 @@ export class FaultInjector {
     });
     return results;
   }
+}
+
+/** One message on its way to a consumer, and how often it was handed out. */
+interface InFlight {
+  readonly body: string;
+  readonly messageId: string;
+  receives: number;
+}
+
+/** What {@link deliverInAnyOrder} did. */
+export interface DeliveryStats {
+  /** Messages handed to the consumer, redeliveries included. */
+  deliveries: number;
+  /** Deliveries the consumer reported failed; they came back later, as after a visibility timeout. */
+  failed: number;
+  /** Messages that failed `maxReceives` times (a DLQ would hold them). */
+  deadLettered: string[];
+}
+
+/** How {@link deliverInAnyOrder} hands messages to a consumer. */
+export interface DeliveryOptions {
+  /** Decides the order: every message gets a roll, lowest first. */
+  readonly random: () => number;
+  /** Messages per invocation. @default 10 */
+  readonly batchSize?: number;
+  /** Invocations at once, so deliveries of one aggregate race each other. @default 2 */
+  readonly concurrency?: number;
+  /** Receives of a message before it counts as dead-lettered. @default 5 */
+  readonly maxReceives?: number;
+}
+
+/**
+ * Hands message bodies to a consumer's handler as SQS with Lambda would, but
+ * in a shuffled order: batches of `batchSize`, `concurrency` invocations at a
+ * time; a message the consumer reports failed comes back after everything
+ * already waiting (a visibility timeout), with its receive count raised.
+ * Duplicates are the caller's: pass a body twice.
+ */
+export async function deliverInAnyOrder(
+  handler: (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>,
+  bodies: readonly string[],
+  options: DeliveryOptions,
+): Promise<DeliveryStats> {
+  const batchSize = options.batchSize ?? 10;
+  const maxReceives = options.maxReceives ?? 5;
+  const stats: DeliveryStats = { deliveries: 0, failed: 0, deadLettered: [] };
+  const rolled = bodies.map((body, index) => ({ body, roll: options.random(), index }));
+  rolled.sort((a, b) => a.roll - b.roll || a.index - b.index);
+  const waiting: InFlight[] = rolled.map(({ body }, index) => ({
+    body,
+    messageId: `message-${index}`,
+    receives: 0,
+  }));
+  const worker = async () => {
+    for (let batch = waiting.splice(0, batchSize); batch.length > 0; batch = waiting.splice(0, batchSize)) {
+      for (const message of batch) message.receives += 1;
+      stats.deliveries += batch.length;
+      const event: SQSEvent = {
+        Records: batch.map((message) => {
+          const record = sqsRecord(message.body, message.messageId);
+          return {
+            ...record,
+            attributes: { ...record.attributes, ApproximateReceiveCount: String(message.receives) },
+          };
+        }),
+      };
+      const response = await handler(event, lambdaContext());
+      const failed = new Set(response.batchItemFailures.map((failure) => failure.itemIdentifier));
+      for (const message of batch) {
+        if (!failed.has(message.messageId)) continue;
+        stats.failed += 1;
+        if (message.receives >= maxReceives) stats.deadLettered.push(message.body);
+        else waiting.push(message);
+      }
+    }
+  };
+  // A worker whose queue ran dry while another still holds messages that may fail: run until all are done.
+  while (waiting.length > 0) {
+    await Promise.all(Array.from({ length: options.concurrency ?? 2 }, worker));
+  }
+  return stats;
+}
+
+/**
+ * Deletes every idempotency record of a consumer, as TTL does once they
+ * expire: what follows is a redelivery after the records' lifetime (an
+ * archive replay, a DLQ redrive days later).
+ */
+export async function expireIdempotencyRecords(
+  client: DynamoDBClient,
+  tableName: string,
+  consumerName: string,
+): Promise<number> {
+  const prefix = consumerIdempotencyPrefix(consumerName);
+  let deleted = 0;
+  let start: Record<string, AttributeValue> | undefined;
+  do {
+    const page = await client.send(
+      new ScanCommand({
+        TableName: tableName,
+        FilterExpression: 'begins_with(#pk, :prefix)',
+        ExpressionAttributeNames: { '#pk': PK, '#sk': SK },
+        ExpressionAttributeValues: { ':prefix': { S: prefix } },
+        ProjectionExpression: '#pk, #sk',
+        ...(start ? { ExclusiveStartKey: start } : {}),
+      }),
+    );
+    for (const item of page.Items ?? []) {
+      await client.send(
+        new DeleteItemCommand({
+          TableName: tableName,
+          Key: { [PK]: item[PK] as AttributeValue, [SK]: item[SK] as AttributeValue },
+        }),
+      );
+      deleted += 1;
+    }
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return deleted;
 }

@@ -6,6 +6,7 @@ import {
 import {
   DynamoDBDocumentClient,
   GetCommand,
+  PutCommand,
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
@@ -14,7 +15,7 @@ import { allCustomMatcher } from 'aws-sdk-client-mock-vitest';
 import type {} from 'aws-sdk-client-mock-vitest/extend';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GuardContentionError } from '../../lambdas/consumer/errors';
-import { applyIfNewer, transitionIfNewer } from '../../lambdas/consumer/order-guard';
+import { applyIfNewer, changeByRevision, transitionIfNewer } from '../../lambdas/consumer/order-guard';
 
 expect.extend(allCustomMatcher);
 
@@ -188,5 +189,65 @@ describe('transitionIfNewer', () => {
     await expect(
       transitionIfNewer({ client, tableName: 't', key, sequence: 1, decide: () => ({ attributes: {} }) }),
     ).rejects.toThrow(TransactionCanceledException);
+  });
+});
+
+describe('changeByRevision', () => {
+  const decideCount = (current: Record<string, unknown> | undefined) => ({
+    next: { count: Number(current?.count ?? 0) + 1 },
+    decision: Number(current?.count ?? 0),
+  });
+
+  it('creates an absent item at revision 1, conditioned on its absence', async () => {
+    ddb.on(GetCommand).resolves({});
+    ddb.on(PutCommand).resolves({});
+
+    const change = await changeByRevision({ client, tableName: 't', key, decide: decideCount });
+
+    expect(change.item).toEqual({ ...key, count: 1, revision: 1 });
+    expect(ddb).toHaveReceivedCommandWith(PutCommand, { ConditionExpression: 'attribute_not_exists(#pk)' });
+  });
+
+  it('reads and decides again when the item changed since the read', async () => {
+    ddb
+      .on(GetCommand)
+      .resolvesOnce({ Item: { ...key, count: 1, revision: 1 } })
+      .resolves({ Item: { ...key, count: 2, revision: 2 } });
+    ddb
+      .on(PutCommand)
+      .rejectsOnce(new ConditionalCheckFailedException({ message: 'changed', $metadata: {} }))
+      .resolves({});
+
+    const change = await changeByRevision({ client, tableName: 't', key, decide: decideCount });
+
+    expect(change).toEqual({ item: { ...key, count: 3, revision: 3 }, decision: 2 });
+    expect(ddb.commandCalls(PutCommand)[1]?.args[0].input).toMatchObject({
+      ConditionExpression: '#revision = :revision',
+      ExpressionAttributeValues: { ':revision': 2 },
+    });
+  });
+
+  it('writes nothing when the decision changes nothing', async () => {
+    ddb.on(GetCommand).resolves({ Item: { ...key, count: 1, revision: 1 } });
+
+    const change = await changeByRevision({
+      client,
+      tableName: 't',
+      key,
+      decide: () => ({ next: undefined, decision: 'same' }),
+    });
+
+    expect(change.decision).toBe('same');
+    expect(ddb).not.toHaveReceivedCommand(PutCommand);
+  });
+
+  it('gives up with GuardContentionError when the item keeps changing', async () => {
+    ddb.on(GetCommand).resolves({ Item: { ...key, revision: 1 } });
+    ddb.on(PutCommand).rejects(new ConditionalCheckFailedException({ message: 'changed', $metadata: {} }));
+
+    await expect(
+      changeByRevision({ client, tableName: 't', key, decide: decideCount, maxAttempts: 3 }),
+    ).rejects.toThrow(GuardContentionError);
+    expect(ddb).toHaveReceivedCommandTimes(PutCommand, 3);
   });
 });

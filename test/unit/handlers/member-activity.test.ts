@@ -57,7 +57,7 @@ describe('member-activity handler', () => {
     ddb.reset();
   });
 
-  it('sets the member status from MemberWithdrawn, guarded by the member sequence', async () => {
+  it('sets the member status from MemberWithdrawn, guarded by the sequence that set the status', async () => {
     const event = envelope({
       eventType: 'MemberWithdrawn',
       aggregateType: 'MEMBER',
@@ -71,8 +71,24 @@ describe('member-activity handler', () => {
     expect(ddb).toHaveReceivedCommandWith(UpdateCommand, {
       Key: { pk: `VIEW#member-activity#MEMBER#${memberId}`, sk: 'VIEW' },
       ConditionExpression: 'attribute_not_exists(#lastSequence) OR #lastSequence < :sequence',
+      ExpressionAttributeNames: expect.objectContaining({ '#lastSequence': 'statusSequence' }),
       ExpressionAttributeValues: { ':memberId': memberId, ':status': 'withdrawn', ':sequence': 4 },
     });
+  });
+
+  it('leaves the member item alone on a profile update, so a later-arriving registration still applies', async () => {
+    const event = envelope({
+      eventType: 'MemberProfileUpdated',
+      aggregateType: 'MEMBER',
+      aggregateId: memberId,
+      sequence: 2,
+      data: { memberId, changes: { name: 'Ada L.' } },
+    });
+
+    const response = await handler(sqsEvent(event), lambdaContext());
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(ddb).not.toHaveReceivedCommand(UpdateCommand);
   });
 
   it('counts a newly placed order on the member in the same transaction as the order item', async () => {
