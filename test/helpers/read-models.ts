@@ -22,12 +22,15 @@ export interface ContactModel {
   readonly farewellTo?: string;
 }
 
-function inOrder(events: readonly EventEnvelope[]): EventEnvelope[] {
+/** What a fold needs of an event. */
+export type FoldEvent = Pick<EventEnvelope, 'eventType' | 'aggregateId' | 'sequence' | 'data'>;
+
+function inOrder<T extends FoldEvent>(events: readonly T[]): T[] {
   return [...events].sort((a, b) => a.sequence - b.sequence);
 }
 
 /** Folds one member's events, in `sequence` order, into the notifications view. */
-export function foldContact(events: readonly EventEnvelope[]): ContactModel {
+export function foldContact(events: readonly FoldEvent[]): ContactModel {
   let email: string | undefined;
   let name: string | undefined;
   for (const event of inOrder(events)) {
@@ -67,8 +70,8 @@ export function contactView(contact: MemberContact | undefined): ContactView | u
  */
 export function foldMemberActivity(
   memberId: string,
-  memberEvents: readonly EventEnvelope[],
-  orderEvents: readonly EventEnvelope[],
+  memberEvents: readonly FoldEvent[],
+  orderEvents: readonly FoldEvent[],
 ): MemberActivity {
   let status: MemberActivity['status'];
   for (const event of inOrder(memberEvents)) {

@@ -11,7 +11,13 @@
  * - (I1) every committed event was published at least once, or parked as poison with its reason;
  * - (I2) no event of a cancelled transaction was published;
  * - (I3) per aggregate, first publications follow `sequence` order;
- * - (I4) the consumer applied every published event exactly once.
+ * - (I4) the consumer applied every published event exactly once;
+ * - (I5) the sample consumers' read models (notifications, member-activity)
+ *   equal the in-order fold of the committed member and order events, and
+ *   each member got at most one welcome and one farewell mail, the farewell
+ *   at the newest address, after those events were delivered to them
+ *   shuffled, duplicated, failing before and after the effect, and again
+ *   after their idempotency records expired.
  *
  * It prints the seed and the counts. `CHAOS_SEED=<seed>` replays the same
  * workload and the same fault decisions (they depend on the seed and the
@@ -32,6 +38,7 @@ import {
   PutRuleCommand,
   PutTargetsCommand,
 } from '@aws-sdk/client-eventbridge';
+import { CreateEmailIdentityCommand, SESv2Client } from '@aws-sdk/client-sesv2';
 import {
   CreateQueueCommand,
   DeleteMessageBatchCommand,
@@ -58,10 +65,18 @@ import {
 import { sweep } from '../../lambdas/outbox/sweeper';
 import { type OutboxWrite, OutboxWriter } from '../../lambdas/outbox/writer';
 import { createDocumentClient } from '../../lambdas/shared/clients';
+import { readSentMail } from '../../local/consumers';
 import { eventSourceMappings } from '../../local/resources';
 import { type SqsPoller, startSqsPoller } from '../../local/sqs-poller';
 import { type StreamBatchFailure, type StreamPoller, startStreamPoller } from '../../local/stream-poller';
 import { FaultInjector, type FaultRates, roll, seededRandom, seededUlid } from '../helpers/chaos';
+import {
+  planSampleMembers,
+  runSampleConsumers,
+  SAMPLE_SOURCE,
+  sampleDivergences,
+  writeSampleMembers,
+} from '../helpers/chaos-samples';
 import {
   createTestTable,
   LOCAL_CREDENTIALS,
@@ -79,6 +94,9 @@ import { pollUntil } from '../helpers/poll';
 const SEED = Number(process.env.CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const TRANSACTIONS = Number(process.env.CHAOS_TRANSACTIONS ?? 1500);
 const AGGREGATES = Math.max(10, Math.round(TRANSACTIONS / 8));
+/** Members of the sample service whose events feed the sample consumers (I5). */
+const SAMPLE_MEMBERS = Math.max(6, Math.round(TRANSACTIONS / 50));
+const MAIL_FROM = 'no-reply@chaos.example.com';
 const SOURCE = 'com.example.chaos';
 const AGGREGATE_TYPE = 'ACCOUNT';
 const CONSUMER = 'chaos-ledger';
@@ -177,6 +195,14 @@ describe('chaos', () => {
     });
     stoppers.push(consumer.stop);
 
+    // The sample service's events: a queue of their own, drained as they arrive, delivered to the sample
+    // consumers later in an order of the run's choosing.
+    const members = planSampleMembers(SEED, SAMPLE_MEMBERS, messaging.namespace);
+    const sampleEvents = members.flatMap((member) => [...member.memberEvents, ...member.orderEvents]);
+    const sampleIds = new Set(sampleEvents.map((event) => event.eventId));
+    const samples = await startSampleCollector(messaging, busName);
+    stoppers.push(samples.stop);
+
     // The relay as the handler runs it (gap guard included), fed by the stream poller with the
     // stack's mapping settings but no retries, through faulty clients.
     const relay = await startChaosRelay({ table, busName, poisonQueueUrl, faults });
@@ -193,8 +219,17 @@ describe('chaos', () => {
       source: SOURCE,
       eventBusName: busName,
     });
+    const sampleWriter = new OutboxWriter({
+      client: doc,
+      tableName: table.tableName,
+      source: SAMPLE_SOURCE,
+      eventBusName: busName,
+    });
     const plan = planWorkload(random, aggregateIds);
-    const { attempts, committed } = await runWorkload(writer, plan, random);
+    const [{ attempts, committed }] = await Promise.all([
+      runWorkload(writer, plan, random),
+      writeSampleMembers(sampleWriter, members),
+    ]);
     const undecodable = await writeUndecodableItems(table.client, table.tableName, random);
     const phases: string[] = [`written ${seconds(started)}`];
 
@@ -207,13 +242,45 @@ describe('chaos', () => {
     phases.push(`nothing pending ${seconds(started)}`);
     await relay.poller.idle();
     await sweeper.stop();
-    const published = new Set(faults.ledger.map((publication) => publication.eventId));
-    await pollUntil(() => consumer.appliedIds.size >= published.size, {
-      timeoutMs: 90_000,
+    const published = new Set(
+      faults.ledger.map((publication) => publication.eventId).filter((id) => !sampleIds.has(id)),
+    );
+    await pollUntil(() => [...sampleIds].every((id) => samples.bodies.has(id)), {
+      timeoutMs: 60_000,
       intervalMs: 250,
-      what: `the consumer to apply ${published.size} events`,
+      what: `the ${sampleIds.size} sample events on their queue`,
     });
-    await consumer.idle();
+    await samples.stop();
+    // The sample consumers run while the ledger consumer catches up.
+    const ses = new SESv2Client({
+      region: 'us-east-1',
+      credentials: LOCAL_CREDENTIALS,
+      endpoint: localEndpoints().moto,
+    });
+    stoppers.push(() => ses.destroy());
+    await ses.send(new CreateEmailIdentityCommand({ EmailIdentity: MAIL_FROM }));
+    const [sampleRun] = await Promise.all([
+      runSampleConsumers({
+        seed: SEED,
+        // One body per event, in event id order: the run's own order comes from the seed.
+        bodies: [...samples.bodies].sort(([a], [b]) => a.localeCompare(b)).map(([, body]) => body),
+        client: table.client,
+        doc,
+        tableName: table.tableName,
+        ses,
+        fromAddress: MAIL_FROM,
+        logger: new Logger({ logLevel: 'SILENT' }),
+        metrics: new Metrics({ namespace: 'Chaos', serviceName: 'chaos-samples', logger: silentLogger }),
+      }).finally(() => phases.push(`samples consumed ${seconds(started)}`)),
+      (async () => {
+        await pollUntil(() => consumer.appliedIds.size >= published.size, {
+          timeoutMs: 90_000,
+          intervalMs: 250,
+          what: `the consumer to apply ${published.size} events`,
+        });
+        await consumer.idle();
+      })(),
+    ]);
     phases.push(`consumed ${seconds(started)}`);
 
     // Assert.
@@ -246,6 +313,15 @@ describe('chaos', () => {
           `${relay.discarded.length} batches discarded, ${relay.healed()} events sent first by the gap guard`,
         `  consumer      ${applications.length} effects, ${consumer.duplicates.count} duplicates skipped, ` +
           `${consumer.failures.count} failed deliveries redelivered`,
+        `  samples       ${members.length} members, ${sampleEvents.length} events (${samples.copies()} copies from the bus); ` +
+          Object.entries(sampleRun.rounds)
+            .map(
+              ([name, round]) =>
+                `${name} ${round.first.deliveries} deliveries (${round.first.failed} failed), ` +
+                `${round.late.deliveries} after ${round.expired} records expired`,
+            )
+            .join('; ') +
+          `; ${sampleRun.failures.before} failures before and ${sampleRun.failures.after} after the effect`,
       ].join('\n'),
     );
 
@@ -269,6 +345,9 @@ describe('chaos', () => {
         lost.push(`${key.pk}/${key.sk} (undecodable)`);
       }
     }
+    for (const event of sampleEvents) {
+      if (!firstPublication.has(event.eventId)) lost.push(`${event.eventId} (sample)`);
+    }
     expect(lost, 'committed events neither published nor parked').toEqual([]);
 
     // (I2) nothing of a cancelled transaction reached the bus or the consumer.
@@ -281,6 +360,13 @@ describe('chaos', () => {
     for (const event of committed) {
       if (event.poison) continue;
       byAggregate.set(event.aggregateId, [...(byAggregate.get(event.aggregateId) ?? []), event]);
+    }
+    for (const event of sampleEvents) {
+      const { eventId, aggregateId, sequence } = event;
+      byAggregate.set(aggregateId, [
+        ...(byAggregate.get(aggregateId) ?? []),
+        { eventId, aggregateId, sequence, poison: false },
+      ]);
     }
     for (const [aggregateId, events] of byAggregate) {
       events.sort((a, b) => a.sequence - b.sequence);
@@ -304,6 +390,15 @@ describe('chaos', () => {
       unexpected: [],
     });
 
+    // (I5) the sample read models equal the in-order fold; each mail once per member, at the newest address.
+    const divergences = await sampleDivergences(
+      doc,
+      table.tableName,
+      members,
+      await readSentMail(localEndpoints().moto),
+    );
+    expect(divergences, 'sample read models and mails that differ from the in-order fold').toEqual([]);
+
     // The run exercised what it claims to: every fault, and the sweeper's recovery.
     expect(bySweeper).toBeGreaterThan(0);
     expect(cancelled.length).toBeGreaterThan(0);
@@ -315,6 +410,13 @@ describe('chaos', () => {
     expect(faults.ledger.length).toBeGreaterThan(published.size);
     expect(consumer.duplicates.count + consumer.failures.count).toBeGreaterThan(0);
     expect(counts.failedMarks).toBeGreaterThan(0);
+    expect(sampleRun.failures.before).toBeGreaterThan(0);
+    expect(sampleRun.failures.after).toBeGreaterThan(0);
+    for (const round of Object.values(sampleRun.rounds)) {
+      expect(round.expired).toBeGreaterThan(0);
+      expect(round.late.deliveries).toBeGreaterThan(0);
+      expect(round.first.deadLettered).toEqual([]);
+    }
   });
 });
 
@@ -802,6 +904,62 @@ async function startLedgerConsumer(options: {
     stop: async () => {
       await Promise.all(pollers.map((poller) => poller.stop()));
       dynamoDb.destroy();
+    },
+  };
+}
+
+/** The sample events' queue and rule, drained as the bus fills it; keeps the first copy of each event. */
+async function startSampleCollector(messaging: ChaosMessaging, busName: string) {
+  const { sqs, eventBridge } = messaging;
+  const name = `${messaging.namespace}-samples`;
+  const url = (await sqs.send(new CreateQueueCommand({ QueueName: name }))).QueueUrl as string;
+  const arn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] })))
+    .Attributes?.QueueArn as string;
+  await eventBridge.send(
+    new PutRuleCommand({
+      Name: name,
+      EventBusName: busName,
+      EventPattern: JSON.stringify({ source: [SAMPLE_SOURCE] }),
+    }),
+  );
+  await eventBridge.send(
+    new PutTargetsCommand({ Rule: name, EventBusName: busName, Targets: [{ Id: 'samples', Arn: arn }] }),
+  );
+  const bodies = new Map<string, string>();
+  let copies = 0;
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const output = await sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
+      );
+      const messages = output.Messages ?? [];
+      if (messages.length === 0) continue;
+      for (const message of messages) {
+        const body = message.Body ?? '{}';
+        const eventId = (JSON.parse(body) as { detail?: { eventId?: string } }).detail?.eventId;
+        copies += 1;
+        if (eventId && !bodies.has(eventId)) bodies.set(eventId, body);
+      }
+      await sqs.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: url,
+          Entries: messages.map((message, index) => ({
+            Id: String(index),
+            ReceiptHandle: message.ReceiptHandle,
+          })),
+        }),
+      );
+    }
+  })();
+  let stopped: Promise<void> | undefined;
+  return {
+    bodies,
+    copies: () => copies,
+    stop: () => {
+      running = false;
+      stopped ??= loop;
+      return stopped;
     },
   };
 }
