@@ -17,7 +17,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { toPutEventsEntry } from './entry';
-import type { NewEvent, OutboxItem } from './envelope';
+import { type NewEvent, normalizeOccurredAt, type OutboxItem } from './envelope';
 import {
   ConditionFailedError,
   IdempotencyKeyMismatchError,
@@ -153,7 +153,13 @@ export class OutboxWriter {
     }
     const key = outboxKey(event.aggregateType, event.aggregateId, event.sequence);
     const eventId = event.eventId ?? this.newEventId();
-    const occurredAt = event.occurredAt ?? this.now().toISOString();
+    const occurredAt =
+      event.occurredAt === undefined ? this.now().toISOString() : normalizeOccurredAt(event.occurredAt);
+    if (occurredAt === undefined) {
+      throw new InvalidWriteError(
+        `occurredAt ${JSON.stringify(event.occurredAt)} of event ${event.eventType} is not an ISO 8601 timestamp with a zone (e.g. 2026-03-01T12:00:00.000Z)`,
+      );
+    }
     const item: OutboxItem = {
       ...key,
       eventId,

@@ -542,4 +542,46 @@ describe('writer', () => {
       expect(error).toBe(sdkError);
     });
   });
+
+  describe('occurredAt, stored as ISO 8601 UTC', () => {
+    it.each([
+      ['an HTTP date (toUTCString)', 'Sun, 01 Mar 2026 12:00:00 GMT', '2026-03-01T12:00:00.000Z'],
+      ['an offset', '2026-03-01T13:30:00+01:30', '2026-03-01T12:00:00.000Z'],
+      ['a negative offset across midnight', '2026-02-28T23:00:00-13:00', '2026-03-01T12:00:00.000Z'],
+      ['no milliseconds', '2026-03-01T12:00:00Z', '2026-03-01T12:00:00.000Z'],
+      ['microseconds', '2026-03-01T12:00:00.123456Z', '2026-03-01T12:00:00.123Z'],
+      ['a lower-case zone and a space', '2026-03-01 12:00:00.5z', '2026-03-01T12:00:00.500Z'],
+    ])('normalizes %s before it reaches the pending index key', async (_, given, stored) => {
+      const writer = newWriter();
+
+      const result = await writer.write({ writes: [], events: [memberEvent({ occurredAt: given })] });
+
+      const outbox = sentItems()[0]?.Put?.Item;
+      expect(outbox).toMatchObject({
+        occurredAt: stored,
+        pendingSk: `${stored}#MEMBER#${MEMBER_ID}#000000000001`,
+      });
+      expect(result.events[0]?.occurredAt).toBe(stored);
+    });
+
+    it.each([
+      ['a time without a zone', '2026-03-01T12:00:00'],
+      ['a date alone', '2026-03-01'],
+      ['an impossible date', '2026-02-30T12:00:00Z'],
+      ['an hour out of range', '2026-03-01T24:00:00Z'],
+      ['an epoch number as text', '1772366400000'],
+      ['free text Date.parse would accept', 'March 1, 2026 12:00 GMT'],
+      ['an empty string', ''],
+      ['a year that toISOString writes with six digits', '9999-12-31T23:00:00-05:00'],
+    ])('refuses %s with InvalidWriteError naming the value, before any AWS call', async (_, given) => {
+      const writer = newWriter();
+
+      const error = await rejectionOf(
+        writer.write({ writes: [], events: [memberEvent({ occurredAt: given })] }),
+      );
+
+      expect(expectInstance(error, InvalidWriteError).message).toContain(JSON.stringify(given));
+      expect(ddb).not.toHaveReceivedCommand(TransactWriteCommand);
+    });
+  });
 });
