@@ -40,6 +40,8 @@ export interface WriteFailure {
   readonly kind: 'entity' | 'event';
   /** DynamoDB's cancellation code, e.g. `ConditionalCheckFailed`. */
   readonly code: string;
+  /** DynamoDB's explanation (or the writer's, for a write it refused itself), when there is one. */
+  readonly message?: string;
   /** The item as it was, when the write asked for `ReturnValuesOnConditionCheckFailure: ALL_OLD`. */
   readonly item?: Record<string, unknown>;
 }
@@ -84,11 +86,15 @@ export class IdempotencyKeyMismatchError extends OutboxError {
 }
 
 /**
- * DynamoDB cancelled the transaction with `ValidationError` for one or more
- * writes: the write is valid on its own but its result would break a limit
- * DynamoDB checks only when it applies the write (an item that an update
- * expression grows past 400 KB, a number out of DynamoDB's range). Nothing
- * was written; retrying the same request fails the same way.
+ * A write breaks a limit DynamoDB checks only on the values or when it
+ * applies the write: DynamoDB cancelled the transaction with
+ * `ValidationError` (an item that an update expression grows past 400 KB),
+ * or refused the request with a `ValidationException` about an item's size
+ * or a number's range, or the writer found such a number before sending (a
+ * magnitude below 1E-130, NaN, or beyond what the document client stores
+ * exactly). It is the request's fault, not the service's: nothing was
+ * written and retrying the same request fails the same way. `failures`
+ * names the writes when it is known which (empty when DynamoDB did not say).
  */
 export class WriteLimitError extends OutboxError {
   override name = 'WriteLimitError';
@@ -97,8 +103,18 @@ export class WriteLimitError extends OutboxError {
     options?: { cause?: unknown },
   ) {
     super(
-      `DynamoDB refused ${failures.map((failure) => failure.label).join(', ')}: a limit would be broken`,
+      failures.length > 0
+        ? `DynamoDB refused ${failures.map(describeFailure).join(', ')}: a limit would be broken`
+        : `DynamoDB refused the transaction: a limit would be broken${causeDetail(options?.cause)}`,
       options,
     );
   }
+}
+
+function describeFailure(failure: WriteFailure): string {
+  return failure.message ? `${failure.label} (${failure.message})` : failure.label;
+}
+
+function causeDetail(cause: unknown): string {
+  return cause instanceof Error && cause.message ? ` (${cause.message})` : '';
 }
