@@ -14,7 +14,13 @@ export interface NewEvent {
   readonly aggregateType: string;
   /** The aggregate's id (a ULID). */
   readonly aggregateId: string;
-  /** The aggregate's version after this event; orders the aggregate's events. */
+  /**
+   * The aggregate's version after this event; orders the aggregate's events.
+   * It must grow with every write of the aggregate but may skip numbers (a
+   * version bump without an event): the gap guard does not assume
+   * `sequence - 1` exists. Within one write, one aggregate's events must be
+   * consecutive and ascending (see `OutboxWriter`).
+   */
   readonly sequence: number;
   /** Event payload. */
   readonly data: EventData;
