@@ -74,7 +74,14 @@ export class TransactionThrottledError extends OutboxError {
   override readonly retryable = true;
 }
 
-/** A transaction with the same idempotency token is still in progress. */
+/**
+ * DynamoDB still reported the transaction in progress
+ * (`TransactionInProgressException`) after the writer resent it, with the
+ * same `ClientRequestToken`, for as long as its bound allows. Its outcome is
+ * unknown: it may yet commit. Retryable: the same request with the same
+ * idempotency key, within 10 minutes, returns the outcome instead of writing
+ * twice.
+ */
 export class TransactionInProgressError extends OutboxError {
   override name = 'TransactionInProgressError';
   override readonly retryable = true;
