@@ -116,10 +116,11 @@ export function normalizeOccurredAt(value: unknown): string | undefined {
   if (month < 1 || month > 12 || hour > 23 || minute > 59 || second > 59 || offsetMinutes === undefined) {
     return undefined;
   }
-  const local = new Date(Date.UTC(year, month - 1, day, hour, minute, second, millisecond));
-  // Date.UTC maps years 0-99 to 1900-1999; setting the year again keeps it.
-  local.setUTCFullYear(year);
-  // Date.UTC rolls 30 February over into March; a date that does not exist is refused.
+  // setUTCFullYear, unlike Date.UTC, keeps the years 0-99 as they are.
+  const local = new Date(0);
+  local.setUTCFullYear(year, month - 1, day);
+  local.setUTCHours(hour, minute, second, millisecond);
+  // A day past the month's end rolls over (30 February into March); such a date is refused.
   if (local.getUTCDate() !== day || local.getUTCMonth() !== month - 1) return undefined;
   const instant = new Date(local.getTime() - offsetMinutes * 60_000);
   if (Number.isNaN(instant.getTime())) return undefined;
