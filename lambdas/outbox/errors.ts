@@ -38,9 +38,12 @@ export interface WriteFailure {
   /** The caller's label for an entity write, or `event:<eventType>` for an outbox item. */
   readonly label: string;
   readonly kind: 'entity' | 'event';
-  /** DynamoDB's cancellation code, e.g. `ConditionalCheckFailed`. */
+  /**
+   * DynamoDB's cancellation code, e.g. `ConditionalCheckFailed`, or
+   * `UnstorableNumber` for a write the writer refused itself before sending.
+   */
   readonly code: string;
-  /** DynamoDB's explanation (or the writer's, for a write it refused itself), when there is one. */
+  /** DynamoDB's explanation (the writer's, for `UnstorableNumber`), when there is one. */
   readonly message?: string;
   /** The item as it was, when the write asked for `ReturnValuesOnConditionCheckFailure: ALL_OLD`. */
   readonly item?: Record<string, unknown>;
@@ -118,10 +121,28 @@ export class WriteLimitError extends OutboxError {
   }
 }
 
+/** The writer's own code for a number it refused before sending (see {@link WriteLimitError}). */
+export const UNSTORABLE_NUMBER = 'UnstorableNumber';
+
+/**
+ * A failure in the library's own words: the writer's explanation for a
+ * number it refused, else which limit DynamoDB's message is about (its
+ * wording stays in `failures[].message` and `cause`).
+ */
 function describeFailure(failure: WriteFailure): string {
-  return failure.message ? `${failure.label} (${failure.message})` : failure.label;
+  if (failure.code === UNSTORABLE_NUMBER && failure.message) return `${failure.label} (${failure.message})`;
+  const limit = limitOf(failure.message);
+  return limit ? `${failure.label} (${limit})` : failure.label;
 }
 
 function causeDetail(cause: unknown): string {
-  return cause instanceof Error && cause.message ? ` (${cause.message})` : '';
+  const limit = limitOf(cause instanceof Error ? cause.message : undefined);
+  return limit ? ` (${limit})` : '';
+}
+
+function limitOf(message: string | undefined): string | undefined {
+  if (!message) return undefined;
+  if (/size/i.test(message)) return 'the item would exceed the 400 KB item size limit';
+  if (/number|magnitude|digits/i.test(message)) return "a number is outside DynamoDB's range or precision";
+  return undefined;
 }

@@ -27,6 +27,7 @@ import {
   TransactionConflictError,
   TransactionInProgressError,
   TransactionThrottledError,
+  UNSTORABLE_NUMBER,
   type WriteFailure,
   WriteLimitError,
 } from './errors';
@@ -304,7 +305,7 @@ function assertStorableNumbers(items: readonly TransactItem[], request: OutboxWr
         {
           index,
           ...labelOf(index, request),
-          code: 'ValidationError',
+          code: UNSTORABLE_NUMBER,
           message: `${found.path} = ${String(found.value)} cannot be stored: ${found.reason}`,
         },
       ]);

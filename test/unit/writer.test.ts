@@ -667,14 +667,21 @@ describe('writer', () => {
           message: 'Item size to update has exceeded the maximum allowed size',
         },
       ]);
-      expect(limit.message).toContain('member (Item size to update has exceeded the maximum allowed size)');
+      expect(limit.message).toContain('member (the item would exceed the 400 KB item size limit)');
+      expect(limit.message).not.toContain('Item size to update');
     });
 
     it.each([
-      'Number underflow. Attempting to store a number with magnitude smaller than supported range',
-      'Number overflow. Attempting to store a number with magnitude larger than supported range',
-      'Item size has exceeded the maximum allowed size',
-    ])('turns a top-level ValidationException "%s" into WriteLimitError', async (message) => {
+      [
+        'Number underflow. Attempting to store a number with magnitude smaller than supported range',
+        "a number is outside DynamoDB's range or precision",
+      ],
+      [
+        'Number overflow. Attempting to store a number with magnitude larger than supported range',
+        "a number is outside DynamoDB's range or precision",
+      ],
+      ['Item size has exceeded the maximum allowed size', 'the item would exceed the 400 KB item size limit'],
+    ])('turns a top-level ValidationException "%s" into WriteLimitError', async (message, explained) => {
       const writer = newWriter();
       const sdkError = Object.assign(new Error(message), { name: 'ValidationException', $metadata: {} });
       ddb.on(TransactWriteCommand).rejects(sdkError);
@@ -683,7 +690,8 @@ describe('writer', () => {
 
       const limit = expectInstance(error, WriteLimitError);
       expect(limit.cause).toBe(sdkError);
-      expect(limit.message).toContain(message);
+      expect(limit.failures).toEqual([]);
+      expect(limit.message).toBe(`DynamoDB refused the transaction: a limit would be broken (${explained})`);
     });
 
     it('turns any other ValidationException into InvalidWriteError, not an untyped error', async () => {
@@ -772,7 +780,7 @@ describe('writer', () => {
 
       const limit = expectInstance(error, WriteLimitError);
       expect(limit.failures).toEqual([
-        expect.objectContaining({ index: 0, label: 'member', kind: 'entity', code: 'ValidationError' }),
+        expect.objectContaining({ index: 0, label: 'member', kind: 'entity', code: 'UnstorableNumber' }),
       ]);
       expect(limit.message).toContain(`items[0].unitPrice = ${String(value)}`);
       expect(ddb).not.toHaveReceivedCommand(TransactWriteCommand);
