@@ -38,8 +38,13 @@ export interface WriteFailure {
   /** The caller's label for an entity write, or `event:<eventType>` for an outbox item. */
   readonly label: string;
   readonly kind: 'entity' | 'event';
-  /** DynamoDB's cancellation code, e.g. `ConditionalCheckFailed`. */
+  /**
+   * DynamoDB's cancellation code, e.g. `ConditionalCheckFailed`, or
+   * `UnstorableNumber` for a write the writer refused itself before sending.
+   */
   readonly code: string;
+  /** DynamoDB's explanation (the writer's, for `UnstorableNumber`), when there is one. */
+  readonly message?: string;
   /** The item as it was, when the write asked for `ReturnValuesOnConditionCheckFailure: ALL_OLD`. */
   readonly item?: Record<string, unknown>;
 }
@@ -72,7 +77,14 @@ export class TransactionThrottledError extends OutboxError {
   override readonly retryable = true;
 }
 
-/** A transaction with the same idempotency token is still in progress. */
+/**
+ * DynamoDB still reported the transaction in progress
+ * (`TransactionInProgressException`) after the writer resent it, with the
+ * same `ClientRequestToken`, for as long as its bound allows. Its outcome is
+ * unknown: it may yet commit. Retryable: the same request with the same
+ * idempotency key, within 10 minutes, returns the outcome instead of writing
+ * twice.
+ */
 export class TransactionInProgressError extends OutboxError {
   override name = 'TransactionInProgressError';
   override readonly retryable = true;
@@ -84,11 +96,15 @@ export class IdempotencyKeyMismatchError extends OutboxError {
 }
 
 /**
- * DynamoDB cancelled the transaction with `ValidationError` for one or more
- * writes: the write is valid on its own but its result would break a limit
- * DynamoDB checks only when it applies the write (an item that an update
- * expression grows past 400 KB, a number out of DynamoDB's range). Nothing
- * was written; retrying the same request fails the same way.
+ * A write breaks a limit DynamoDB checks only on the values or when it
+ * applies the write: DynamoDB cancelled the transaction with
+ * `ValidationError` (an item that an update expression grows past 400 KB),
+ * or refused the request with a `ValidationException` about an item's size
+ * or a number's range, or the writer found such a number before sending (a
+ * magnitude below 1E-130, NaN, or beyond what the document client stores
+ * exactly). It is the request's fault, not the service's: nothing was
+ * written and retrying the same request fails the same way. `failures`
+ * names the writes when it is known which (empty when DynamoDB did not say).
  */
 export class WriteLimitError extends OutboxError {
   override name = 'WriteLimitError';
@@ -97,8 +113,36 @@ export class WriteLimitError extends OutboxError {
     options?: { cause?: unknown },
   ) {
     super(
-      `DynamoDB refused ${failures.map((failure) => failure.label).join(', ')}: a limit would be broken`,
+      failures.length > 0
+        ? `DynamoDB refused ${failures.map(describeFailure).join(', ')}: a limit would be broken`
+        : `DynamoDB refused the transaction: a limit would be broken${causeDetail(options?.cause)}`,
       options,
     );
   }
+}
+
+/** The writer's own code for a number it refused before sending (see {@link WriteLimitError}). */
+export const UNSTORABLE_NUMBER = 'UnstorableNumber';
+
+/**
+ * A failure in the library's own words: the writer's explanation for a
+ * number it refused, else which limit DynamoDB's message is about (its
+ * wording stays in `failures[].message` and `cause`).
+ */
+function describeFailure(failure: WriteFailure): string {
+  if (failure.code === UNSTORABLE_NUMBER && failure.message) return `${failure.label} (${failure.message})`;
+  const limit = limitOf(failure.message);
+  return limit ? `${failure.label} (${limit})` : failure.label;
+}
+
+function causeDetail(cause: unknown): string {
+  const limit = limitOf(cause instanceof Error ? cause.message : undefined);
+  return limit ? ` (${limit})` : '';
+}
+
+function limitOf(message: string | undefined): string | undefined {
+  if (!message) return undefined;
+  if (/size/i.test(message)) return 'the item would exceed the 400 KB item size limit';
+  if (/number|magnitude|digits/i.test(message)) return "a number is outside DynamoDB's range or precision";
+  return undefined;
 }

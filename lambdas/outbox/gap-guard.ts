@@ -6,14 +6,25 @@
  * too old), the event source mapping discards the batch and moves on: the
  * discarded events stay pending for the sweeper, but a later event of the
  * same aggregate would reach the bus first. So before relaying a batch, the
- * guard reads (consistently) the item just before each aggregate's first
- * event in the batch. When it is still pending, the guard republishes that
- * aggregate's pending events up to it first, with the sweeper's code, and
- * only then relays the batch. The same read heals a delivered-mark that
+ * guard reads (consistently) the aggregate's last outbox item before its
+ * first event in the batch. When it is still pending, the guard republishes
+ * that aggregate's pending events up to it first, with the sweeper's code,
+ * and only then relays the batch. The same read heals a delivered-mark that
  * failed in the previous invocation, minutes before the sweeper would.
  *
+ * Sequences may have holes (an entity write that bumps the version without
+ * an event; an item TTL deleted after delivery), so the guard never assumes
+ * that `sequence - 1` exists. Fast path: one BatchGetItem of the
+ * `sequence - 1` items, per 100 aggregates. For each of them that is
+ * absent, one consistent Query of that aggregate's outbox items before the
+ * batch's first, newest first, `Limit: 1`: whatever it finds is the
+ * predecessor. Without that Query, a hole before event 5 would let it
+ * overtake a pending event 3.
+ *
  * Cost when nothing is missing: one BatchGetItem per 100 aggregates whose
- * first event in the batch is not their first ever.
+ * first event in the batch is not their first ever, plus one Query (1 read
+ * unit) per aggregate whose `sequence - 1` item does not exist or was TTL
+ * deleted.
  */
 
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
@@ -22,10 +33,12 @@ import {
   type BatchGetItemCommandOutput,
   type DynamoDBClient,
   type KeysAndAttributes,
+  QueryCommand,
 } from '@aws-sdk/client-dynamodb';
 import { logger as sharedLogger, metrics as sharedMetrics } from '../shared/powertools';
+import { mapWithConcurrency } from './concurrency';
 import type { OutboxStreamRecord } from './decode';
-import { isOutboxSk, PENDING_PK, PK, previousOutboxKey, SK, type TableKey } from './keys';
+import { isOutboxSk, OUTBOX_PREFIX, PENDING_PK, PK, previousOutboxKey, SK, type TableKey } from './keys';
 import { waitForRetry } from './publisher';
 import {
   RELAY_METRICS,
@@ -38,6 +51,8 @@ import { type PendingEntry, readAggregatePending, republishEntries } from './swe
 
 /** BatchGetItem reads at most 100 keys per call (DynamoDB API reference). */
 const MAX_BATCH_GET_KEYS = 100;
+/** Fallback Queries in flight at once: enough to hide latency, few enough not to burst a partition's reads. */
+const PREDECESSOR_QUERY_CONCURRENCY = 8;
 
 /** The relay's options plus the low-level client the guard reads with. */
 export interface GuardedRelayOptions extends RelayOptions {
@@ -51,10 +66,11 @@ export interface GuardedRelayResult extends RelayResult {
   readonly healed: number;
 }
 
-/** An aggregate's first event in the batch, and the key of the event before it. */
+/** An aggregate's first event in the batch, and the key `sequence - 1` would have. */
 interface Boundary {
   /** Position of the aggregate's first record in the batch. */
   readonly position: number;
+  /** Key of `sequence - 1`, which may not exist; what is pending up to it precedes the batch. */
   readonly previous: TableKey;
 }
 
@@ -153,12 +169,18 @@ function firstEvents(records: readonly OutboxStreamRecord[]): Map<string, Bounda
   return boundaries;
 }
 
-/** The boundaries whose previous event is still pending, read with strong consistency. */
+/**
+ * The boundaries whose previous event is still pending, read with strong
+ * consistency: the `sequence - 1` items in BatchGetItems, then, for each
+ * aggregate whose `sequence - 1` item does not exist, its newest outbox item
+ * before the batch (see {@link latestBefore}).
+ */
 async function stillPending(
   boundaries: ReadonlyMap<string, Boundary>,
   options: GuardedRelayOptions,
 ): Promise<Map<string, Boundary>> {
   const pending = new Map<string, Boundary>();
+  const found = new Set<string>();
   const all = [...boundaries];
   const policy = resolvePublishSettings(options).marker.retry;
   for (let start = 0; start < all.length; start += MAX_BATCH_GET_KEYS) {
@@ -177,7 +199,9 @@ async function stillPending(
       for (const item of output?.Responses?.[options.tableName] ?? []) {
         const pk = item[PK]?.S;
         const boundary = pk === undefined ? undefined : boundaries.get(pk);
-        if (boundary && item[PENDING_PK] !== undefined) pending.set(pk as string, boundary);
+        if (!boundary) continue;
+        found.add(pk as string);
+        if (item[PENDING_PK] !== undefined) pending.set(pk as string, boundary);
       }
       request = output?.UnprocessedKeys?.[options.tableName];
       if (request?.Keys?.length && !(await waitForRetry(attempt, policy))) {
@@ -185,7 +209,44 @@ async function stillPending(
       }
     }
   }
+  const missing = all.filter(([pk]) => !found.has(pk));
+  const predecessors = await mapWithConcurrency(missing, PREDECESSOR_QUERY_CONCURRENCY, ([, boundary]) =>
+    latestBefore(boundary.previous, options),
+  );
+  missing.forEach(([pk, boundary], index) => {
+    if (predecessors[index]?.pending) pending.set(pk, boundary);
+  });
   return pending;
+}
+
+/**
+ * The aggregate's newest outbox item at or before `last` (a key that need
+ * not exist), read consistently: whether there is one and whether it is
+ * still pending. The range starts at the outbox prefix, so the entity item
+ * and anything else in the partition never match.
+ */
+async function latestBefore(
+  last: TableKey,
+  options: GuardedRelayOptions,
+): Promise<{ readonly pending: boolean } | undefined> {
+  const output = await options.dynamoDb.send(
+    new QueryCommand({
+      TableName: options.tableName,
+      KeyConditionExpression: '#pk = :pk AND #sk BETWEEN :prefix AND :last',
+      ExpressionAttributeNames: { '#pk': PK, '#sk': SK, '#pendingPk': PENDING_PK },
+      ExpressionAttributeValues: {
+        ':pk': { S: last.pk },
+        ':prefix': { S: OUTBOX_PREFIX },
+        ':last': { S: last.sk },
+      },
+      ProjectionExpression: '#pk, #sk, #pendingPk',
+      ScanIndexForward: false,
+      Limit: 1,
+      ConsistentRead: true,
+    }),
+  );
+  const [item] = output?.Items ?? [];
+  return item ? { pending: item[PENDING_PK] !== undefined } : undefined;
 }
 
 /** Nothing from `position` on is done: the stream resumes at that record (an empty batch needs nothing). */

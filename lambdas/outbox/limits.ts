@@ -84,3 +84,76 @@ function numberSize(text: string): number {
   const digits = text.replace(/[^0-9]/g, '').replace(/^0+/, '').length;
   return Math.ceil(digits / 2) + 1;
 }
+
+/**
+ * DynamoDB numbers: magnitude from 1E-130 to 9.99...E+125, at most 38
+ * significant digits (DynamoDB developer guide, "Supported data types and
+ * naming rules", Number). A smaller non-zero magnitude fails the write with
+ * "Number underflow" (checked on DynamoDB Local 3.3).
+ */
+export const MIN_NUMBER_MAGNITUDE = 1e-130;
+/** Most significant digits of a DynamoDB number (same source). */
+export const MAX_NUMBER_DIGITS = 38;
+
+/** A number in a request that cannot be stored, and where it is. */
+export interface UnstorableNumber {
+  /** Path inside the item or the expression values, e.g. `items[0].unitPrice` or `:price`. */
+  readonly path: string;
+  readonly value: number | bigint;
+  /** Why it cannot be stored. */
+  readonly reason: string;
+}
+
+/**
+ * The first number in `values` that DynamoDB, or the document client on the
+ * way to it, cannot store: NaN and infinities and magnitudes beyond 2^53 - 1
+ * (the document client refuses them rather than lose precision), non-zero
+ * magnitudes below {@link MIN_NUMBER_MAGNITUDE}, and big integers with more
+ * than {@link MAX_NUMBER_DIGITS} digits. Undefined when every number fits.
+ */
+export function findUnstorableNumber(values: Record<string, unknown>): UnstorableNumber | undefined {
+  for (const [name, value] of Object.entries(values)) {
+    const found = unstorableIn(value, name);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+function unstorableIn(value: unknown, path: string): UnstorableNumber | undefined {
+  if (typeof value === 'number') {
+    const reason = numberProblem(value);
+    return reason ? { path, value, reason } : undefined;
+  }
+  if (typeof value === 'bigint') {
+    const digits = (value < 0n ? -value : value).toString().replace(/0+$/, '').length;
+    return digits > MAX_NUMBER_DIGITS
+      ? { path, value, reason: `it has more than ${MAX_NUMBER_DIGITS} significant digits` }
+      : undefined;
+  }
+  if (value instanceof Set || Array.isArray(value)) {
+    let index = 0;
+    for (const element of value) {
+      const found = unstorableIn(element, `${path}[${index}]`);
+      if (found) return found;
+      index += 1;
+    }
+    return undefined;
+  }
+  if (value !== null && typeof value === 'object' && !(value instanceof Uint8Array)) {
+    for (const [name, element] of Object.entries(value as Record<string, unknown>)) {
+      const found = unstorableIn(element, `${path}.${name}`);
+      if (found) return found;
+    }
+  }
+  return undefined;
+}
+
+function numberProblem(value: number): string | undefined {
+  if (!Number.isFinite(value)) return 'it is not a finite number';
+  const magnitude = Math.abs(value);
+  if (magnitude > Number.MAX_SAFE_INTEGER) return 'its magnitude exceeds 2^53 - 1';
+  if (magnitude !== 0 && magnitude < MIN_NUMBER_MAGNITUDE) {
+    return `its magnitude is below DynamoDB's smallest, ${MIN_NUMBER_MAGNITUDE}`;
+  }
+  return undefined;
+}

@@ -4,8 +4,9 @@
  *
  * PutEvents reports a partial failure as HTTP 200 with `FailedEntryCount`
  * and an `ErrorCode` per failed entry, so every response is checked entry by
- * entry. Only throttled and internally failed entries are retried; any other
- * entry error is final for that event.
+ * entry. Only throttled and internally failed entries are retried; only the
+ * codes in `POISON_ENTRY_CODES` make an event poison; any other code stops
+ * the batch.
  */
 import {
   type EventBridgeClient,
@@ -14,20 +15,33 @@ import {
   type PutEventsResultEntry,
 } from '@aws-sdk/client-eventbridge';
 
-/** Entry error codes worth retrying (EventBridge API reference, PutEventsResultEntry). */
+/*
+ * Entry error codes, from the EventBridge API reference, PutEventsResultEntry
+ * `ErrorCode` (https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutEventsResultEntry.html):
+ * retryable: InternalFailure, ThrottlingException; non-retryable:
+ * AccessDeniedException, InvalidAccountIdException, InvalidArgument,
+ * MalformedDetail, RedactionFailure, NotAuthorizedForSourceException,
+ * NotAuthorizedForDetailTypeException. "Non-retryable" there means the same
+ * request fails again, not that the event is at fault: most of those name the
+ * bus, the account or the relay's permissions, which an operator fixes.
+ */
+
+/** Entry error codes worth retrying at once (the API reference's "retryable errors"). */
 export const RETRYABLE_ENTRY_CODES: ReadonlySet<string> = new Set(['ThrottlingException', 'InternalFailure']);
 
 /**
- * Entry error codes that say the bus or the relay's permissions are wrong,
- * not the event. They stop the batch instead of parking every event as
- * poison; the records stay in the stream and the pending index.
+ * The only entry error codes that make an event poison: they say this
+ * event's own content can never be accepted (`MalformedDetail`: its Detail is
+ * not valid JSON; `InvalidArgument`: one of its fields is not valid), so it is
+ * parked and its shard goes on. Every other code, including
+ * `InvalidAccountIdException`, `AccessDeniedException`, the
+ * `NotAuthorizedFor...` codes, `RedactionFailure` and any code EventBridge
+ * adds later, is not the event's fault: it stops the batch, the records stay
+ * in the stream and in the pending index, and the shard retries and alarms
+ * until the setup is fixed. Parking every event as poison instead would
+ * empty the stream into the poison queue on one wrong setting.
  */
-export const CONFIGURATION_ENTRY_CODES: ReadonlySet<string> = new Set([
-  'AccessDeniedException',
-  'NotAuthorizedForSourceException',
-  'NotAuthorizedForDetailTypeException',
-  'ResourceNotFoundException',
-]);
+export const POISON_ENTRY_CODES: ReadonlySet<string> = new Set(['MalformedDetail', 'InvalidArgument']);
 
 /** Error names and codes of whole-call failures that may succeed when tried again. */
 const RETRYABLE_ERROR_NAMES: ReadonlySet<string> = new Set([
@@ -128,7 +142,7 @@ export type PublishFailure =
   | { readonly reason: 'call-rejected'; readonly error: unknown }
   /** Retryable failures outlasted the attempts or the invocation's time. */
   | { readonly reason: 'retries-exhausted'; readonly error?: unknown; readonly code?: string }
-  /** An entry failed with a configuration code (see `CONFIGURATION_ENTRY_CODES`). */
+  /** An entry failed with a code that is not the event's fault (any code outside `POISON_ENTRY_CODES` and `RETRYABLE_ENTRY_CODES`). */
   | { readonly reason: 'entry-refused'; readonly code: string; readonly message?: string };
 
 /** Result of publishing one chunk. */
@@ -228,13 +242,17 @@ async function send(
   }
 }
 
-/** An entry's outcome, `retry` when it may succeed later, `refused` when the bus setup is at fault. */
+/**
+ * An entry's outcome: `retry` when it may succeed later, `rejected` only for
+ * a poison code, `refused` for every other code (the setup is at fault, or
+ * the code is one the relay does not know, which it must not guess about).
+ */
 function classify(result: PutEventsResultEntry): EntryOutcome | 'retry' | 'refused' {
   const code = result.ErrorCode;
   if (code) {
     if (RETRYABLE_ENTRY_CODES.has(code)) return 'retry';
-    if (CONFIGURATION_ENTRY_CODES.has(code)) return 'refused';
-    return { status: 'rejected', code, ...messageOf(result) };
+    if (POISON_ENTRY_CODES.has(code)) return { status: 'rejected', code, ...messageOf(result) };
+    return 'refused';
   }
   // Stricter than trusting `FailedEntryCount` alone: an entry counts as
   // published only with an EventId and no ErrorCode.

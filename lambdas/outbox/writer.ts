@@ -17,7 +17,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { toPutEventsEntry } from './entry';
-import type { NewEvent, OutboxItem } from './envelope';
+import { type NewEvent, normalizeOccurredAt, type OutboxItem } from './envelope';
 import {
   ConditionFailedError,
   IdempotencyKeyMismatchError,
@@ -27,10 +27,13 @@ import {
   TransactionConflictError,
   TransactionInProgressError,
   TransactionThrottledError,
+  UNSTORABLE_NUMBER,
   type WriteFailure,
+  WriteLimitError,
 } from './errors';
-import { outboxKey, pendingKeys } from './keys';
+import { aggregatePk, outboxKey, pendingKeys } from './keys';
 import {
+  findUnstorableNumber,
   itemSize,
   MAX_ITEM_BYTES,
   MAX_PUT_EVENTS_BYTES,
@@ -38,6 +41,7 @@ import {
   MAX_TRANSACTION_BYTES,
   putEventsEntrySize,
 } from './limits';
+import { type RetryPolicy, waitForRetry } from './publisher';
 
 type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
 type WithoutTable<T> = Omit<NonNullable<T>, 'TableName'>;
@@ -57,9 +61,11 @@ export interface OutboxWrite {
   /** Events, each stored as its own outbox item after the entity writes. */
   readonly events: readonly NewEvent[];
   /**
-   * Makes a retried call idempotent for 10 minutes (`ClientRequestToken`):
-   * the same key with the same request commits once; with another request it
-   * fails with `IdempotencyKeyMismatchError`.
+   * Makes a retried call idempotent for 10 minutes (its digest is the
+   * `ClientRequestToken`): the same key with the same request commits once;
+   * with another request it fails with `IdempotencyKeyMismatchError`.
+   * Without it, each `write` call gets a fresh random token, so the writer's
+   * own retries of that call are idempotent too.
    */
   readonly idempotencyKey?: string;
 }
@@ -84,30 +90,88 @@ export interface OutboxWriterOptions {
   readonly now?: () => Date;
   /** Event id factory. */
   readonly newEventId?: () => string;
+  /** How long a write waits for a transaction DynamoDB reports as still in progress. */
+  readonly inProgressRetry?: Partial<InProgressRetry>;
 }
+
+/**
+ * Pacing of the retries of a transaction DynamoDB answers with
+ * `TransactionInProgressException`: the identical request (same
+ * `ClientRequestToken`) is sent again with backoff until DynamoDB gives its
+ * outcome or the bound is reached.
+ */
+export interface InProgressRetry {
+  /** Most attempts, the first one included. @default 8 */
+  readonly maxAttempts: number;
+  /** Backoff cap before jitter of the first retry; doubles per attempt. @default 50 */
+  readonly baseDelayMs: number;
+  /** Upper bound of the backoff cap. @default 1000 */
+  readonly maxDelayMs: number;
+  /** Longest total wait from the first attempt. @default 3000 */
+  readonly maxWaitMs: number;
+  /** Waits; tests pass a fake. */
+  readonly sleep: (ms: number) => Promise<void>;
+  /** Uniform in [0, 1); tests pass a fixed one. */
+  readonly random: () => number;
+  /** Monotonic milliseconds; tests pass a fake. */
+  readonly clock: () => number;
+}
+
+/** Defaults of {@link InProgressRetry}: a transaction normally resolves within a second; an API request should not wait much longer. */
+export const IN_PROGRESS_RETRY_DEFAULTS: InProgressRetry = {
+  maxAttempts: 8,
+  baseDelayMs: 50,
+  maxDelayMs: 1000,
+  maxWaitMs: 3000,
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  random: Math.random,
+  clock: () => performance.now(),
+};
 
 const EVENT_TYPE_PATTERN = /^[A-Za-z][A-Za-z0-9.]{0,127}$/;
 
-/** Commits entity writes and outbox events atomically. */
+/**
+ * Commits entity writes and outbox events atomically.
+ *
+ * **Sequences.** An event's `sequence` is its aggregate's version after the
+ * event, and orders the aggregate's events on the bus. Across writes,
+ * sequences must increase but need not be contiguous: an entity write that
+ * bumps the version without an event leaves a hole, and an outbox item that
+ * TTL deleted leaves one too. The relay's gap guard (`relayInOrder`) finds an
+ * aggregate's last event before a batch by reading back from the batch's
+ * first sequence, not by assuming `sequence - 1` exists, so a hole never lets
+ * a later event overtake a pending earlier one. Within one write, the events
+ * of one aggregate must be consecutive and ascending (`n`, `n + 1`, ...):
+ * one transaction is one step of the aggregate per event, and the writer
+ * refuses anything else with `InvalidWriteError`.
+ *
+ * **Answers.** `write` answers only once DynamoDB has decided: a transaction
+ * reported as still in progress is sent again, identically, until it
+ * commits or fails (see {@link InProgressRetry}).
+ */
 export class OutboxWriter {
   private readonly now: () => Date;
   private readonly newEventId: () => string;
+  private readonly inProgress: InProgressRetry;
 
   constructor(private readonly options: OutboxWriterOptions) {
     this.now = options.now ?? (() => new Date());
     this.newEventId = options.newEventId ?? randomUUID;
+    this.inProgress = { ...IN_PROGRESS_RETRY_DEFAULTS, ...options.inProgressRetry };
   }
 
   /**
    * Builds and checks the transaction without sending it. Throws
-   * `OutboxLimitError` or `InvalidWriteError` for a request DynamoDB or
-   * EventBridge would refuse.
+   * `OutboxLimitError`, `WriteLimitError` or `InvalidWriteError` for a
+   * request DynamoDB or EventBridge would refuse. The input always carries a
+   * `ClientRequestToken`: the idempotency key's digest, else a fresh random one.
    */
   prepare(request: OutboxWrite): { input: TransactWriteCommandInput; events: OutboxItem[] } {
     const actions = request.writes.length + request.events.length;
     if (actions > MAX_TRANSACTION_ACTIONS) {
       throw new OutboxLimitError('actions', actions, MAX_TRANSACTION_ACTIONS, 'transaction');
     }
+    assertConsecutiveSequences(request.events);
     const events = request.events.map((event) => this.toOutboxItem(event));
     const items: TransactItem[] = [
       ...request.writes.map((write) => withTable(write, this.options.tableName)),
@@ -123,28 +187,52 @@ export class OutboxWriter {
     ];
     assertDistinctItems(items);
     assertSizes(items);
-    const input: TransactWriteCommandInput = { TransactItems: items };
-    if (request.idempotencyKey !== undefined) {
-      input.ClientRequestToken = clientRequestToken(request.idempotencyKey);
-    }
+    assertStorableNumbers(items, request);
+    const input: TransactWriteCommandInput = {
+      TransactItems: items,
+      // Always our own token, never the SDK's silent one: the retries below
+      // must send the very token DynamoDB saw, to learn that attempt's outcome.
+      ClientRequestToken:
+        request.idempotencyKey === undefined ? randomUUID() : clientRequestToken(request.idempotencyKey),
+    };
     return { input, events };
   }
 
   /**
    * Commits the writes and events in one transaction.
    *
+   * When DynamoDB answers `TransactionInProgressException` (an earlier
+   * attempt with the same token, e.g. the SDK's own retry after a timeout, is
+   * still running), the identical request is sent again with backoff until
+   * DynamoDB tells the outcome: success means that transaction committed.
+   *
    * @throws ConditionFailedError when a condition failed (it names which write)
    * @throws TransactionConflictError when a concurrent transaction interfered (retryable)
+   * @throws WriteLimitError when DynamoDB refused a value or an item's size (the request's fault)
+   * @throws TransactionInProgressError when the outcome is still unknown after the bound
+   *   (retryable: the same idempotency key then learns the outcome)
    * @throws OutboxLimitError, InvalidWriteError before anything is sent
    */
   async write(request: OutboxWrite): Promise<OutboxWriteResult> {
     const { input, events } = this.prepare(request);
-    try {
-      await this.options.client.send(new TransactWriteCommand(input));
-    } catch (error) {
-      throw translateError(error, request);
+    const started = this.inProgress.clock();
+    const policy: RetryPolicy = {
+      ...this.inProgress,
+      remainingTimeMs: () => this.inProgress.maxWaitMs - (this.inProgress.clock() - started),
+      safetyMarginMs: 0,
+    };
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        // A new command per attempt with the identical input (token included):
+        // an SDK command instance is not meant to be sent twice.
+        await this.options.client.send(new TransactWriteCommand(input));
+        return { events };
+      } catch (error) {
+        if (error instanceof TransactionInProgressException && (await waitForRetry(attempt, policy)))
+          continue;
+        throw translateError(error, request, attempt);
+      }
     }
-    return { events };
   }
 
   private toOutboxItem(event: NewEvent): OutboxItem {
@@ -153,7 +241,13 @@ export class OutboxWriter {
     }
     const key = outboxKey(event.aggregateType, event.aggregateId, event.sequence);
     const eventId = event.eventId ?? this.newEventId();
-    const occurredAt = event.occurredAt ?? this.now().toISOString();
+    const occurredAt =
+      event.occurredAt === undefined ? this.now().toISOString() : normalizeOccurredAt(event.occurredAt);
+    if (occurredAt === undefined) {
+      throw new InvalidWriteError(
+        `occurredAt ${JSON.stringify(event.occurredAt)} of event ${event.eventType} is not an ISO 8601 timestamp with a zone (e.g. 2026-03-01T12:00:00.000Z)`,
+      );
+    }
     const item: OutboxItem = {
       ...key,
       eventId,
@@ -174,6 +268,49 @@ export class OutboxWriter {
     }
     return item;
   }
+}
+
+/** Events of one aggregate in one write: `n`, `n + 1`, ... in request order (see {@link OutboxWriter}). */
+function assertConsecutiveSequences(events: readonly NewEvent[]): void {
+  const last = new Map<string, number>();
+  for (const event of events) {
+    const aggregate = aggregatePk(event.aggregateType, event.aggregateId);
+    const previous = last.get(aggregate);
+    if (previous !== undefined && event.sequence !== previous + 1) {
+      throw new InvalidWriteError(
+        `events of ${aggregate} in one write must have consecutive ascending sequences: ${event.sequence} follows ${previous}`,
+      );
+    }
+    last.set(aggregate, event.sequence);
+  }
+}
+
+/**
+ * A number DynamoDB (or the document client) cannot store fails the whole
+ * transaction with an untyped error; name the write and the value instead.
+ */
+function assertStorableNumbers(items: readonly TransactItem[], request: OutboxWrite): void {
+  items.forEach((item, index) => {
+    const values = item.Put?.Item ?? {
+      ...(item.Update?.Key ?? {}),
+      ...(item.Update?.ExpressionAttributeValues ?? {}),
+      ...(item.Delete?.Key ?? {}),
+      ...(item.Delete?.ExpressionAttributeValues ?? {}),
+      ...(item.ConditionCheck?.Key ?? {}),
+      ...(item.ConditionCheck?.ExpressionAttributeValues ?? {}),
+    };
+    const found = findUnstorableNumber(values as Record<string, unknown>);
+    if (found) {
+      throw new WriteLimitError([
+        {
+          index,
+          ...labelOf(index, request),
+          code: UNSTORABLE_NUMBER,
+          message: `${found.path} = ${String(found.value)} cannot be stored: ${found.reason}`,
+        },
+      ]);
+    }
+  });
 }
 
 function withTable(write: EntityWrite, tableName: string): TransactItem {
@@ -234,8 +371,12 @@ function labelOf(index: number, request: OutboxWrite): Pick<WriteFailure, 'label
   return { label: `event:${event?.eventType ?? index}`, kind: 'event' };
 }
 
+/** Top-level `ValidationException` messages about a limit of the data, not a malformed request (DynamoDB Local 3.3 wording). */
+const LIMIT_VALIDATION_MESSAGE =
+  /number (underflow|overflow)|magnitude|significant digits|item size|maximum allowed size/i;
+
 /** Translates SDK errors into the library's typed errors, keeping the SDK error as `cause`. */
-function translateError(error: unknown, request: OutboxWrite): unknown {
+function translateError(error: unknown, request: OutboxWrite, attempts: number): unknown {
   if (error instanceof TransactionCanceledException) {
     const failures: WriteFailure[] = [];
     (error.CancellationReasons ?? []).forEach((reason, index) => {
@@ -244,6 +385,7 @@ function translateError(error: unknown, request: OutboxWrite): unknown {
         index,
         ...labelOf(index, request),
         code: reason.Code,
+        ...(reason.Message ? { message: reason.Message } : {}),
         ...(reason.Item ? { item: unmarshall(reason.Item) } : {}),
       });
     });
@@ -251,6 +393,12 @@ function translateError(error: unknown, request: OutboxWrite): unknown {
     if (codes.has('ConditionalCheckFailed')) {
       return new ConditionFailedError(
         failures.filter((failure) => failure.code === 'ConditionalCheckFailed'),
+        { cause: error },
+      );
+    }
+    if (codes.has('ValidationError')) {
+      return new WriteLimitError(
+        failures.filter((failure) => failure.code === 'ValidationError'),
         { cause: error },
       );
     }
@@ -272,7 +420,14 @@ function translateError(error: unknown, request: OutboxWrite): unknown {
     });
   }
   if (error instanceof TransactionInProgressException) {
-    return new TransactionInProgressError('a transaction with this idempotency key is in progress', {
+    return new TransactionInProgressError(
+      `DynamoDB still reported the transaction in progress after ${attempts} attempts; its outcome is unknown, and the same request with the same idempotency key learns it`,
+      { cause: error },
+    );
+  }
+  if (error instanceof Error && error.name === 'ValidationException') {
+    if (LIMIT_VALIDATION_MESSAGE.test(error.message)) return new WriteLimitError([], { cause: error });
+    return new InvalidWriteError(`DynamoDB refused the transaction as malformed: ${error.message}`, {
       cause: error,
     });
   }

@@ -86,7 +86,10 @@ describe('relayInOrder', () => {
       insertRecord(outboxItem({ aggregateId: 2, sequence: 1 })),
       insertRecord(outboxItem({ aggregateId: 3, sequence: 7 })),
     ];
-    previousItems(delivered(outboxItem({ aggregateId: 1, sequence: 2 })));
+    previousItems(
+      delivered(outboxItem({ aggregateId: 1, sequence: 2 })),
+      delivered(outboxItem({ aggregateId: 3, sequence: 6 })),
+    );
 
     const result = await relayInOrder(records, options);
 
@@ -185,5 +188,104 @@ describe('relayInOrder', () => {
     expect(readsMock).toHaveReceivedCommandTimes(BatchGetItemCommand, 2);
     expect(sentLabels()).toEqual(['1#2', '1#3']);
     expect(result.healed).toBe(1);
+  });
+
+  describe('when the item sequence - 1 does not exist', () => {
+    /** The guard's Query for an aggregate's newest outbox item before the batch. */
+    const predecessorQuery = { Limit: 1, ScanIndexForward: false } as const;
+
+    it('finds a pending event before a hole and publishes it before the batch: event 5 never overtakes pending event 3', async () => {
+      // Version 4 was a write without an event: there is no item 4.
+      const pending3 = outboxItem({ aggregateId: 1, sequence: 3 });
+      const records = [insertRecord(outboxItem({ aggregateId: 1, sequence: 5 }))];
+      readsMock.on(QueryCommand, predecessorQuery).resolves({ Items: [marshall(pending3)] });
+      readsMock.on(QueryCommand, { FilterExpression: 'attribute_exists(#pendingPk)' }).resolves({
+        Items: [marshall(pending3)],
+      });
+
+      const result = await relayInOrder(records, options);
+
+      expect(askedFor(readsMock.commandCalls(BatchGetItemCommand)[0]?.args[0].input)).toEqual(['1#4']);
+      const query = readsMock
+        .commandCalls(QueryCommand)
+        .map((call) => call.args[0].input)
+        .find((input) => input.Limit === 1);
+      expect(query).toMatchObject({
+        KeyConditionExpression: '#pk = :pk AND #sk BETWEEN :prefix AND :last',
+        ScanIndexForward: false,
+        ConsistentRead: true,
+        ExpressionAttributeValues: {
+          ':pk': { S: pending3.pk },
+          ':prefix': { S: 'OUTBOX#' },
+          ':last': { S: outboxItem({ aggregateId: 1, sequence: 4 }).sk },
+        },
+      });
+      expect(sentLabels()).toEqual(['1#3', '1#5']);
+      expect(result).toMatchObject({ published: 1, healed: 1, batchItemFailures: [] });
+    });
+
+    it('holds the batch at the aggregate when the event before the hole cannot be published', async () => {
+      const pending3 = outboxItem({ aggregateId: 1, sequence: 3 });
+      const records = [
+        insertRecord(outboxItem({ aggregateId: 2, sequence: 1 })),
+        insertRecord(outboxItem({ aggregateId: 1, sequence: 5 })),
+      ];
+      readsMock.on(QueryCommand, predecessorQuery).resolves({ Items: [marshall(pending3)] });
+      readsMock.on(QueryCommand, { FilterExpression: 'attribute_exists(#pendingPk)' }).resolves({
+        Items: [marshall(pending3)],
+      });
+      eventBridge
+        .on(PutEventsCommand)
+        .callsFake((input) =>
+          respond(input, (entry) => (labelOf(entry) === '1#3' ? 'InvalidAccountIdException' : undefined)),
+        );
+
+      const result = await relayInOrder(records, options);
+
+      expect(sentLabels()).toEqual(['1#3', '2#1']);
+      expect(result.batchItemFailures).toEqual([{ itemIdentifier: sequenceNumberOf(records[1]) }]);
+    });
+
+    it('relays as usual when the newest item before the hole is delivered', async () => {
+      const records = [insertRecord(outboxItem({ aggregateId: 1, sequence: 5 }))];
+      readsMock
+        .on(QueryCommand, predecessorQuery)
+        .resolves({ Items: [marshall(delivered(outboxItem({ aggregateId: 1, sequence: 3 })))] });
+
+      const result = await relayInOrder(records, options);
+
+      expect(readsMock).toHaveReceivedCommandTimes(QueryCommand, 1);
+      expect(sentLabels()).toEqual(['1#5']);
+      expect(result).toMatchObject({ published: 1, healed: 0 });
+    });
+
+    it('relays as usual when nothing precedes the batch any more (TTL deleted every earlier item)', async () => {
+      const records = [insertRecord(outboxItem({ aggregateId: 1, sequence: 9 }))];
+      readsMock.on(QueryCommand, predecessorQuery).resolves({ Items: [] });
+
+      const result = await relayInOrder(records, options);
+
+      expect(sentLabels()).toEqual(['1#9']);
+      expect(result).toMatchObject({ published: 1, healed: 0, batchItemFailures: [] });
+    });
+
+    it('makes no Query for an aggregate whose item sequence - 1 exists', async () => {
+      const records = [insertRecord(outboxItem({ aggregateId: 1, sequence: 5 }))];
+      previousItems(delivered(outboxItem({ aggregateId: 1, sequence: 4 })));
+
+      await relayInOrder(records, options);
+
+      expect(readsMock).not.toHaveReceivedCommand(QueryCommand);
+    });
+
+    it('publishes nothing and retries the whole batch when the Query fails', async () => {
+      const records = [insertRecord(outboxItem({ aggregateId: 1, sequence: 5 }))];
+      readsMock.on(QueryCommand, predecessorQuery).rejects(serviceError('InternalServerError', 500));
+
+      const result = await relayInOrder(records, options);
+
+      expect(eventBridge).not.toHaveReceivedCommand(PutEventsCommand);
+      expect(result.batchItemFailures).toEqual([{ itemIdentifier: sequenceNumberOf(records[0]) }]);
+    });
   });
 });

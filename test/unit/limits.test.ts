@@ -1,6 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { itemSize, putEventsEntrySize, utf8Bytes } from '../../lambdas/outbox/limits';
+import {
+  findUnstorableNumber,
+  itemSize,
+  MIN_NUMBER_MAGNITUDE,
+  putEventsEntrySize,
+  utf8Bytes,
+} from '../../lambdas/outbox/limits';
 
 describe('limits', () => {
   describe('putEventsEntrySize', () => {
@@ -140,6 +146,36 @@ describe('limits', () => {
             expect(itemSize({ [name + more]: value })).toBeGreaterThan(itemSize({ [name]: value }));
           },
         ),
+      );
+    });
+  });
+
+  describe('findUnstorableNumber', () => {
+    it('finds nothing for zero and every magnitude from 1E-130 to 2^53 - 1, at any depth', () => {
+      const storable = fc.oneof(
+        fc.constant(0),
+        fc.double({ min: MIN_NUMBER_MAGNITUDE, max: Number.MAX_SAFE_INTEGER, noNaN: true }),
+        fc.double({ min: -Number.MAX_SAFE_INTEGER, max: -MIN_NUMBER_MAGNITUDE, noNaN: true }),
+      );
+      fc.assert(
+        fc.property(storable, fc.string(), (value, name) => {
+          expect(
+            findUnstorableNumber({ [name]: value, nested: { list: [value, new Set([value])] } }),
+          ).toBeUndefined();
+        }),
+      );
+    });
+
+    it('finds a non-zero magnitude below 1E-130 and names its path', () => {
+      fc.assert(
+        fc.property(fc.double({ min: Number.MIN_VALUE, max: 9.99e-131, noNaN: true }), (value) => {
+          expect(
+            findUnstorableNumber({ order: { items: [{ sku: 'A' }, { unitPrice: -value }] } }),
+          ).toMatchObject({
+            path: 'order.items[1].unitPrice',
+            value: -value,
+          });
+        }),
       );
     });
   });

@@ -187,6 +187,42 @@ describe('publishEntries', () => {
     ]);
   });
 
+  it.each([
+    'InvalidAccountIdException',
+    'AccessDeniedException',
+    'NotAuthorizedForSourceException',
+    'RedactionFailure',
+    'SomeCodeEventBridgeAddsLater',
+  ])('stops at an entry failed with %s instead of calling the event poison', async (code) => {
+    eventBridge.on(PutEventsCommand).callsFake((input: PutEventsCommandInput) => respond(input, () => code));
+
+    const result = await publishEntries(entries, options());
+
+    expect(eventBridge).toHaveReceivedCommandTimes(PutEventsCommand, 1);
+    expect(result.failure).toMatchObject({ reason: 'entry-refused', code });
+    expect(result.outcomes.every((outcome) => outcome.status === 'unpublished')).toBe(true);
+  });
+
+  it.each(['MalformedDetail', 'InvalidArgument'])(
+    'calls only an entry failed with %s poison',
+    async (code) => {
+      eventBridge
+        .on(PutEventsCommand)
+        .callsFake((input: PutEventsCommandInput) =>
+          respond(input, (_, index) => (index === 2 ? code : undefined)),
+        );
+
+      const result = await publishEntries(entries, options());
+
+      expect(result.outcomes.map((outcome) => outcome.status)).toEqual([
+        'published',
+        'published',
+        'rejected',
+      ]);
+      expect(result.failure).toBeUndefined();
+    },
+  );
+
   it('reports a non-retryable call error without retrying', async () => {
     const error = serviceError('ValidationException');
     eventBridge.on(PutEventsCommand).rejects(error);

@@ -216,7 +216,8 @@ describe('relay (properties)', () => {
       }),
       { numRuns: 300 },
     );
-  });
+    // 300 runs take 2 to 4 s alone; on a loaded machine that passes the default 5 s cap.
+  }, 30_000);
 
   it('publishes everything and reports no failures when EventBridge and SQS never fail', async () => {
     await fc.assert(

@@ -260,6 +260,24 @@ describe('relay', () => {
       });
     });
 
+    it('stops at an entry failed with InvalidAccountIdException and parks nothing', async () => {
+      const records = [1, 2, 3].map((id) => insertRecord(outboxItem({ aggregateId: id })));
+      eventBridge
+        .on(PutEventsCommand)
+        .callsFake((input: PutEventsCommandInput) =>
+          respond(input, (_, index) => (index === 0 ? undefined : 'InvalidAccountIdException')),
+        );
+
+      const result = await relayRecords(records, fakes.options());
+
+      expect(sqs).not.toHaveReceivedCommand(SendMessageCommand);
+      expect(result).toMatchObject({
+        published: 1,
+        poisoned: 0,
+        batchItemFailures: [{ itemIdentifier: sequenceNumberOf(records[1]) }],
+      });
+    });
+
     it('retries a whole call that failed with a retryable error', async () => {
       const records = [1, 2].map((id) => insertRecord(outboxItem({ aggregateId: id })));
       eventBridge

@@ -361,6 +361,20 @@ describe('sweeper', () => {
       expect(result).toMatchObject({ republished: 1, poisoned: 1, failures: 0 });
     });
 
+    it('leaves an event pending, not poison, when EventBridge answers with a code the relay does not know', async () => {
+      const items = [1, 2].map((sequence) => outboxItem({ aggregateId: 1, sequence, occurredAt: ago(600) }));
+      table(items);
+      eventBridge
+        .on(PutEventsCommand)
+        .callsFake((input: PutEventsCommandInput) => respond(input, () => 'InvalidAccountIdException'));
+
+      const result = await sweep(options());
+
+      expect(callLabels()).toEqual([['1#1']]);
+      expect(sqs).not.toHaveReceivedCommand(SendMessageCommand);
+      expect(result).toMatchObject({ republished: 0, poisoned: 0, failures: 1 });
+    });
+
     it('parks an item that is not a valid outbox event and publishes the aggregate’s next one', async () => {
       const broken = { ...outboxItem({ aggregateId: 1, sequence: 1, occurredAt: ago(600) }), eventId: '' };
       const next = outboxItem({ aggregateId: 1, sequence: 2, occurredAt: ago(600) });

@@ -15,6 +15,7 @@ import {
   ConditionFailedError,
   type EntityWrite,
   IdempotencyKeyMismatchError,
+  IN_PROGRESS_RETRY_DEFAULTS,
   InvalidKeyPartError,
   InvalidWriteError,
   MAX_ITEM_BYTES,
@@ -27,6 +28,7 @@ import {
   TransactionConflictError,
   TransactionInProgressError,
   TransactionThrottledError,
+  WriteLimitError,
 } from '../../lambdas/outbox';
 
 expect.extend(allCustomMatcher);
@@ -40,7 +42,13 @@ const NOW = new Date('2026-03-01T12:00:00.000Z');
 const MEMBER_ID = '01JNQ8Z6Y2X3W4V5T6S7R8P9QA';
 const ORDER_ID = '01JNQ8Z6Y2X3W4V5T6S7R8P001';
 
-function newWriter(): OutboxWriter {
+/** Waits a writer made: a fake clock that each fake sleep moves on. */
+interface FakeTime {
+  readonly sleeps: number[];
+  elapsedMs: number;
+}
+
+function newWriter(time: FakeTime = { sleeps: [], elapsedMs: 0 }): OutboxWriter {
   let next = 0;
   return new OutboxWriter({
     tableName: TABLE,
@@ -48,6 +56,14 @@ function newWriter(): OutboxWriter {
     client,
     now: () => NOW,
     newEventId: () => `evt-${++next}`,
+    inProgressRetry: {
+      sleep: async (ms) => {
+        time.sleeps.push(ms);
+        time.elapsedMs += ms;
+      },
+      clock: () => time.elapsedMs,
+      random: () => 0.5,
+    },
   });
 }
 
@@ -207,14 +223,18 @@ describe('writer', () => {
       expect(result.events).toEqual([outbox]);
     });
 
-    it('sends no ClientRequestToken without an idempotency key', async () => {
+    it('sends a fresh random ClientRequestToken per call without an idempotency key', async () => {
       const writer = newWriter();
 
       await writer.write({ writes: [memberPut()], events: [memberEvent()] });
+      await writer.write({ writes: [memberPut()], events: [memberEvent()] });
 
-      const input = ddb.commandCalls(TransactWriteCommand)[0]?.args[0].input;
-      expect(input).toBeDefined();
-      expect(input).not.toHaveProperty('ClientRequestToken');
+      const tokens = ddb
+        .commandCalls(TransactWriteCommand)
+        .map((call) => call.args[0].input.ClientRequestToken);
+      expect(tokens).toHaveLength(2);
+      for (const token of tokens) expect(token).toMatch(/^[0-9a-f-]{36}$/);
+      expect(tokens[1]).not.toBe(tokens[0]);
     });
 
     it('sends a ClientRequestToken of at most 36 characters that is stable for the same idempotency key', async () => {
@@ -519,17 +539,172 @@ describe('writer', () => {
       expect(mismatch.cause).toBe(sdkError);
     });
 
-    it('turns TransactionInProgressException into a retryable TransactionInProgressError', async () => {
+    it('sends the identical request again while DynamoDB reports it in progress, and returns the events once it commits', async () => {
+      const time: FakeTime = { sleeps: [], elapsedMs: 0 };
+      const writer = newWriter(time);
+      ddb
+        .on(TransactWriteCommand)
+        .rejectsOnce(new TransactionInProgressException({ message: 'in progress', $metadata: {} }))
+        .rejectsOnce(new TransactionInProgressException({ message: 'in progress', $metadata: {} }))
+        .resolves({});
+
+      const result = await writer.write({ writes: [memberPut()], events: [memberEvent()] });
+
+      const inputs = ddb.commandCalls(TransactWriteCommand).map((call) => call.args[0].input);
+      expect(inputs).toHaveLength(3);
+      expect(inputs[0]?.ClientRequestToken).toMatch(/^[0-9a-f-]{36}$/);
+      expect(inputs[1]).toEqual(inputs[0]);
+      expect(inputs[2]).toEqual(inputs[0]);
+      expect(time.sleeps).toEqual([25, 50]);
+      expect(result.events).toEqual([inputs[0]?.TransactItems?.[1]?.Put?.Item]);
+    });
+
+    it('keeps the idempotency key’s token on every resend', async () => {
       const writer = newWriter();
       ddb
         .on(TransactWriteCommand)
-        .rejects(new TransactionInProgressException({ message: 'in progress', $metadata: {} }));
+        .rejectsOnce(new TransactionInProgressException({ message: 'in progress', $metadata: {} }))
+        .resolves({});
+
+      await writer.write({ writes: [memberPut()], events: [memberEvent()], idempotencyKey: 'key-1' });
+
+      const tokens = ddb
+        .commandCalls(TransactWriteCommand)
+        .map((call) => call.args[0].input.ClientRequestToken);
+      expect(tokens).toHaveLength(2);
+      expect(tokens[1]).toBe(tokens[0]);
+    });
+
+    it('translates the outcome a resend learns, e.g. a cancellation', async () => {
+      const writer = newWriter();
+      ddb
+        .on(TransactWriteCommand)
+        .rejectsOnce(new TransactionInProgressException({ message: 'in progress', $metadata: {} }))
+        .rejects(cancelled([{ Code: 'ConditionalCheckFailed' }, { Code: 'None' }]));
+
+      const error = await rejectionOf(writer.write({ writes: [memberPut()], events: [memberEvent()] }));
+
+      expect(expectInstance(error, ConditionFailedError).failures.map((failure) => failure.label)).toEqual([
+        'member',
+      ]);
+    });
+
+    it('gives up with a retryable TransactionInProgressError when DynamoDB never tells the outcome within the bound', async () => {
+      const time: FakeTime = { sleeps: [], elapsedMs: 0 };
+      const writer = newWriter(time);
+      const sdkError = new TransactionInProgressException({ message: 'in progress', $metadata: {} });
+      ddb.on(TransactWriteCommand).rejects(sdkError);
 
       const error = await rejectionOf(
         writer.write({ writes: [memberPut()], events: [memberEvent()], idempotencyKey: 'key-1' }),
       );
 
-      expect(expectInstance(error, TransactionInProgressError).retryable).toBe(true);
+      const inProgress = expectInstance(error, TransactionInProgressError);
+      expect(inProgress.retryable).toBe(true);
+      expect(inProgress.cause).toBe(sdkError);
+      const calls = ddb.commandCalls(TransactWriteCommand).length;
+      expect(calls).toBeGreaterThan(1);
+      expect(calls).toBeLessThanOrEqual(IN_PROGRESS_RETRY_DEFAULTS.maxAttempts);
+      expect(time.elapsedMs).toBeLessThanOrEqual(IN_PROGRESS_RETRY_DEFAULTS.maxWaitMs);
+    });
+
+    it('stops resending when the next wait would pass the time bound', async () => {
+      const time: FakeTime = { sleeps: [], elapsedMs: 0 };
+      let next = 0;
+      const writer = new OutboxWriter({
+        tableName: TABLE,
+        source: SOURCE,
+        client,
+        now: () => NOW,
+        newEventId: () => `evt-${++next}`,
+        inProgressRetry: {
+          maxAttempts: 100,
+          baseDelayMs: 400,
+          maxDelayMs: 400,
+          maxWaitMs: 1000,
+          random: () => 0.99,
+          clock: () => time.elapsedMs,
+          sleep: async (ms) => {
+            time.sleeps.push(ms);
+            time.elapsedMs += ms;
+          },
+        },
+      });
+      ddb
+        .on(TransactWriteCommand)
+        .rejects(new TransactionInProgressException({ message: 'in progress', $metadata: {} }));
+
+      const error = await rejectionOf(writer.write({ writes: [memberPut()], events: [memberEvent()] }));
+
+      expect(error).toBeInstanceOf(TransactionInProgressError);
+      expect(time.sleeps).toEqual([396, 396]);
+      expect(ddb).toHaveReceivedCommandTimes(TransactWriteCommand, 3);
+    });
+
+    it('turns a cancellation with ValidationError into WriteLimitError naming the write and DynamoDB’s reason', async () => {
+      const writer = newWriter();
+      const sdkError = new TransactionCanceledException({
+        message: 'Transaction cancelled, please refer cancellation reasons for specific reasons',
+        $metadata: {},
+        CancellationReasons: [
+          { Code: 'ValidationError', Message: 'Item size to update has exceeded the maximum allowed size' },
+          { Code: 'None' },
+        ],
+      });
+      ddb.on(TransactWriteCommand).rejects(sdkError);
+
+      const error = await rejectionOf(writer.write({ writes: [memberPut()], events: [memberEvent()] }));
+
+      const limit = expectInstance(error, WriteLimitError);
+      expect(limit.retryable).toBe(false);
+      expect(limit.cause).toBe(sdkError);
+      expect(limit.failures).toEqual([
+        {
+          index: 0,
+          label: 'member',
+          kind: 'entity',
+          code: 'ValidationError',
+          message: 'Item size to update has exceeded the maximum allowed size',
+        },
+      ]);
+      expect(limit.message).toContain('member (the item would exceed the 400 KB item size limit)');
+      expect(limit.message).not.toContain('Item size to update');
+    });
+
+    it.each([
+      [
+        'Number underflow. Attempting to store a number with magnitude smaller than supported range',
+        "a number is outside DynamoDB's range or precision",
+      ],
+      [
+        'Number overflow. Attempting to store a number with magnitude larger than supported range',
+        "a number is outside DynamoDB's range or precision",
+      ],
+      ['Item size has exceeded the maximum allowed size', 'the item would exceed the 400 KB item size limit'],
+    ])('turns a top-level ValidationException "%s" into WriteLimitError', async (message, explained) => {
+      const writer = newWriter();
+      const sdkError = Object.assign(new Error(message), { name: 'ValidationException', $metadata: {} });
+      ddb.on(TransactWriteCommand).rejects(sdkError);
+
+      const error = await rejectionOf(writer.write({ writes: [memberPut()], events: [memberEvent()] }));
+
+      const limit = expectInstance(error, WriteLimitError);
+      expect(limit.cause).toBe(sdkError);
+      expect(limit.failures).toEqual([]);
+      expect(limit.message).toBe(`DynamoDB refused the transaction: a limit would be broken (${explained})`);
+    });
+
+    it('turns any other ValidationException into InvalidWriteError, not an untyped error', async () => {
+      const writer = newWriter();
+      const sdkError = Object.assign(new Error('Invalid UpdateExpression: Syntax error'), {
+        name: 'ValidationException',
+        $metadata: {},
+      });
+      ddb.on(TransactWriteCommand).rejects(sdkError);
+
+      const error = await rejectionOf(writer.write({ writes: [memberPut()], events: [memberEvent()] }));
+
+      expect(expectInstance(error, InvalidWriteError).cause).toBe(sdkError);
     });
 
     it('passes an unknown SDK error through unchanged', async () => {
@@ -540,6 +715,139 @@ describe('writer', () => {
       const error = await rejectionOf(writer.write({ writes: [memberPut()], events: [memberEvent()] }));
 
       expect(error).toBe(sdkError);
+    });
+  });
+
+  describe('occurredAt, stored as ISO 8601 UTC', () => {
+    it.each([
+      ['an HTTP date (toUTCString)', 'Sun, 01 Mar 2026 12:00:00 GMT', '2026-03-01T12:00:00.000Z'],
+      ['an offset', '2026-03-01T13:30:00+01:30', '2026-03-01T12:00:00.000Z'],
+      ['a negative offset across midnight', '2026-02-28T23:00:00-13:00', '2026-03-01T12:00:00.000Z'],
+      ['no milliseconds', '2026-03-01T12:00:00Z', '2026-03-01T12:00:00.000Z'],
+      ['microseconds', '2026-03-01T12:00:00.123456Z', '2026-03-01T12:00:00.123Z'],
+      ['a lower-case zone and a space', '2026-03-01 12:00:00.5z', '2026-03-01T12:00:00.500Z'],
+    ])('normalizes %s before it reaches the pending index key', async (_, given, stored) => {
+      const writer = newWriter();
+
+      const result = await writer.write({ writes: [], events: [memberEvent({ occurredAt: given })] });
+
+      const outbox = sentItems()[0]?.Put?.Item;
+      expect(outbox).toMatchObject({
+        occurredAt: stored,
+        pendingSk: `${stored}#MEMBER#${MEMBER_ID}#000000000001`,
+      });
+      expect(result.events[0]?.occurredAt).toBe(stored);
+    });
+
+    it.each([
+      ['a time without a zone', '2026-03-01T12:00:00'],
+      ['a date alone', '2026-03-01'],
+      ['an impossible date', '2026-02-30T12:00:00Z'],
+      ['an hour out of range', '2026-03-01T24:00:00Z'],
+      ['an epoch number as text', '1772366400000'],
+      ['free text Date.parse would accept', 'March 1, 2026 12:00 GMT'],
+      ['an empty string', ''],
+      ['a year that toISOString writes with six digits', '9999-12-31T23:00:00-05:00'],
+    ])('refuses %s with InvalidWriteError naming the value, before any AWS call', async (_, given) => {
+      const writer = newWriter();
+
+      const error = await rejectionOf(
+        writer.write({ writes: [], events: [memberEvent({ occurredAt: given })] }),
+      );
+
+      expect(expectInstance(error, InvalidWriteError).message).toContain(JSON.stringify(given));
+      expect(ddb).not.toHaveReceivedCommand(TransactWriteCommand);
+    });
+  });
+
+  describe('numbers DynamoDB cannot store, refused before any AWS call', () => {
+    it.each([
+      ['a magnitude below 1E-130', 1e-200],
+      ['a negative magnitude below 1E-130', -1e-131],
+      ['a magnitude beyond 2^53 - 1', 1e200],
+      ['NaN', Number.NaN],
+      ['Infinity', Number.POSITIVE_INFINITY],
+      ['a big integer of 39 digits', 10n ** 38n + 1n],
+    ])('refuses %s in an entity Put with WriteLimitError naming the write and the path', async (_, value) => {
+      const writer = newWriter();
+
+      const error = await rejectionOf(
+        writer.write({
+          writes: [memberPut(MEMBER_ID, { items: [{ unitPrice: value }] })],
+          events: [memberEvent()],
+        }),
+      );
+
+      const limit = expectInstance(error, WriteLimitError);
+      expect(limit.failures).toEqual([
+        expect.objectContaining({ index: 0, label: 'member', kind: 'entity', code: 'UnstorableNumber' }),
+      ]);
+      expect(limit.message).toContain(`items[0].unitPrice = ${String(value)}`);
+      expect(ddb).not.toHaveReceivedCommand(TransactWriteCommand);
+    });
+
+    it('refuses such a number in an Update’s values and in an event’s data', async () => {
+      const writer = newWriter();
+      const update: EntityWrite = {
+        label: 'order',
+        Update: {
+          Key: { pk: `ORDER#${ORDER_ID}`, sk: 'ORDER' },
+          UpdateExpression: 'SET total = :total',
+          ExpressionAttributeValues: { ':total': 1e-140 },
+        },
+      };
+
+      const fromUpdate = await rejectionOf(writer.write({ writes: [update], events: [] }));
+      const fromEvent = await rejectionOf(
+        writer.write({ writes: [], events: [memberEvent({ data: { amounts: new Set([1, 1e-300]) } })] }),
+      );
+
+      expect(expectInstance(fromUpdate, WriteLimitError).message).toContain('order (:total = 1e-140');
+      expect(expectInstance(fromEvent, WriteLimitError).failures[0]).toMatchObject({
+        kind: 'event',
+        label: 'event:MemberRegistered',
+      });
+      expect(ddb).not.toHaveReceivedCommand(TransactWriteCommand);
+    });
+
+    it('accepts zero, the smallest and largest numbers DynamoDB and the document client store', async () => {
+      const writer = newWriter();
+
+      await writer.write({
+        writes: [memberPut(MEMBER_ID, { a: 0, b: 1e-130, c: -Number.MAX_SAFE_INTEGER, d: 10n ** 37n })],
+        events: [memberEvent()],
+      });
+
+      expect(ddb).toHaveReceivedCommandTimes(TransactWriteCommand, 1);
+    });
+  });
+
+  describe('sequences of one aggregate in one write', () => {
+    it.each([
+      ['a hole', [1, 3]],
+      ['a descending pair', [2, 1]],
+    ])('refuses %s with InvalidWriteError before any AWS call', async (_, sequences) => {
+      const writer = newWriter();
+
+      const error = await rejectionOf(
+        writer.write({ writes: [], events: sequences.map((sequence) => memberEvent({ sequence })) }),
+      );
+
+      expect(expectInstance(error, InvalidWriteError).message).toContain(`MEMBER#${MEMBER_ID}`);
+      expect(ddb).not.toHaveReceivedCommand(TransactWriteCommand);
+    });
+
+    it('accepts consecutive sequences, interleaved with another aggregate’s', async () => {
+      const writer = newWriter();
+      const order = (sequence: number) =>
+        memberEvent({ aggregateType: 'ORDER', aggregateId: ORDER_ID, eventType: 'OrderCancelled', sequence });
+
+      await writer.write({
+        writes: [],
+        events: [memberEvent({ sequence: 7 }), order(3), memberEvent({ sequence: 8 }), order(4)],
+      });
+
+      expect(sentItems()).toHaveLength(4);
     });
   });
 });
