@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { DynamoDBClient, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { PutCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_OPEN_ORDERS } from '../../lambdas/domain/orders';
 import { ConditionFailedError, entityKey, OutboxWriter } from '../../lambdas/outbox';
 import { createDocumentClient } from '../../lambdas/shared/clients';
 import { type LocalApi, startLocalApi } from '../../local/http-server';
@@ -351,6 +352,56 @@ describe('limits', () => {
     expect(reply.status).toBe(409);
     expect(reply.headers.get('content-type')).toBe('application/problem+json');
     expect(String(reply.body.detail)).toContain(`${open} open orders`);
+    expect(String(reply.body.detail)).toContain('400 KB');
+    expect(await allItems()).toEqual(before);
+  }, 60_000);
+
+  it('accepts the last order below the open-order limit and refuses the next, on DynamoDB itself', async () => {
+    const { id } = await register('Limit Edge');
+    const [member] = (await itemsOf(`MEMBER#${id}`)).filter((item) => item.sk === 'MEMBER');
+    const ids = Array.from(
+      { length: MAX_OPEN_ORDERS - 1 },
+      (_, n) => `01JNQ8Z6Y2X3W4V5T6S${String(n).padStart(7, '0')}`,
+    );
+    await db.send(new PutCommand({ TableName: tableName, Item: { ...member, openOrderIds: new Set(ids) } }));
+
+    const last = await placeOrder(id);
+    const before = await allItems();
+    const refused = await placeOrder(id);
+
+    expect(last.status).toBe(201);
+    expect(refused.status).toBe(409);
+    expect(String(refused.body.detail)).toContain(`${MAX_OPEN_ORDERS} open orders`);
+    expect(await allItems()).toEqual(before);
+  }, 60_000);
+
+  it('answers 422, not 500, when DynamoDB itself refuses a write that would outgrow 400 KB, and writes nothing', async () => {
+    // An item filled to DynamoDB's limit by an attribute the service does not
+    // bound (as a migration or another writer might leave it): the order's
+    // ADD to openOrderIds is refused by DynamoDB (ValidationError), not by a
+    // condition, so only the writer's WriteLimitError explains it.
+    const { id } = await register('Padded Member');
+    const [member] = (await itemsOf(`MEMBER#${id}`)).filter((item) => item.sk === 'MEMBER');
+    let low = 1;
+    let high = 410_000;
+    while (low < high) {
+      const length = Math.ceil((low + high) / 2);
+      try {
+        await db.send(
+          new PutCommand({ TableName: tableName, Item: { ...member, padding: 'x'.repeat(length) } }),
+        );
+        low = length;
+      } catch {
+        high = length - 1;
+      }
+    }
+    await db.send(new PutCommand({ TableName: tableName, Item: { ...member, padding: 'x'.repeat(low) } }));
+    const before = await allItems();
+
+    const reply = await placeOrder(id);
+
+    expect(reply.status).toBe(422);
+    expect(reply.headers.get('content-type')).toBe('application/problem+json');
     expect(String(reply.body.detail)).toContain('400 KB');
     expect(await allItems()).toEqual(before);
   }, 60_000);
