@@ -385,7 +385,7 @@ const NUMBER_LITERALS: readonly { literal: string; quantity: boolean; price: boo
   { literal: '-1e-200', quantity: false, price: false },
   { literal: '0.001', quantity: false, price: false },
   { literal: '1.000000000000000000000000000000000000001', quantity: false, price: false },
-  { literal: '10000.5', quantity: false, price: false },
+  { literal: '10000.5', quantity: false, price: true },
   { literal: '-0.01', quantity: false, price: false },
 ];
 

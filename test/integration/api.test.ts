@@ -71,9 +71,23 @@ async function outboxOf(pk: string): Promise<Record<string, unknown>[]> {
   return (await itemsOf(pk)).filter((item) => String(item.sk).startsWith('OUTBOX#'));
 }
 
+/** Every item of the table, all pages (the limit tests store items near 400 KB; one page holds 1 MB). */
 async function allItems(): Promise<Record<string, unknown>[]> {
-  const output = await db.send(new ScanCommand({ TableName: tableName, ConsistentRead: true }));
-  return output.Items ?? [];
+  const items: Record<string, unknown>[] = [];
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await db.send(
+      new ScanCommand({ TableName: tableName, ConsistentRead: true, ExclusiveStartKey: startKey }),
+    );
+    items.push(...(page.Items ?? []));
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  return items;
+}
+
+/** Puts the member item back as it was, so the table's later scans stay small. */
+async function restore(member: Record<string, unknown> | undefined): Promise<void> {
+  if (member) await db.send(new PutCommand({ TableName: tableName, Item: member }));
 }
 
 async function register(name = 'Ada Lovelace'): Promise<{ id: string; version: number }> {
@@ -354,6 +368,7 @@ describe('limits', () => {
     expect(String(reply.body.detail)).toContain(`${open} open orders`);
     expect(String(reply.body.detail)).toContain('400 KB');
     expect(await allItems()).toEqual(before);
+    await restore(member);
   }, 60_000);
 
   it('accepts the last order below the open-order limit and refuses the next, on DynamoDB itself', async () => {
@@ -373,6 +388,7 @@ describe('limits', () => {
     expect(refused.status).toBe(409);
     expect(String(refused.body.detail)).toContain(`${MAX_OPEN_ORDERS} open orders`);
     expect(await allItems()).toEqual(before);
+    await restore(member);
   }, 60_000);
 
   it('answers 422, not 500, when DynamoDB itself refuses a write that would outgrow 400 KB, and writes nothing', async () => {
@@ -404,6 +420,7 @@ describe('limits', () => {
     expect(reply.headers.get('content-type')).toBe('application/problem+json');
     expect(String(reply.body.detail)).toContain('400 KB');
     expect(await allItems()).toEqual(before);
+    await restore(member);
   }, 60_000);
 
   it.each([
