@@ -10,7 +10,7 @@ export class NotFoundError extends DomainError {
   override name = 'NotFoundError';
 }
 
-/** The request conflicts with the entity's state (withdrawn member, cancelled order, too many orders). */
+/** The request conflicts with the entity's state (withdrawn member, cancelled order, too many open orders). */
 export class ConflictError extends DomainError {
   override name = 'ConflictError';
 }
@@ -29,4 +29,15 @@ export class VersionMismatchError extends DomainError {
 /** What the decision was based on changed before it committed; deciding again may succeed. */
 export class StaleReadError extends DomainError {
   override name = 'StaleReadError';
+}
+
+/** A per-member limit is reached for now; the same request may succeed after `retryAfterSeconds`. */
+export class RateLimitedError extends DomainError {
+  override name = 'RateLimitedError';
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(message);
+  }
 }

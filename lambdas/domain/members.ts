@@ -2,14 +2,28 @@
  * Members: register, read, update the profile, withdraw. A withdrawal erases
  * the member's personal data and cancels every open order in the same
  * transaction as the `MemberWithdrawn` event.
+ *
+ * Personal data of an answer stored for an Idempotency-Key is kept on the
+ * member item (`replayProfiles`), not in the stored answer, so the
+ * withdrawal's own update erases it with the rest (no extra transaction
+ * actions, nothing left in an idempotency record).
  */
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { type EntityWrite, entityKey, MAX_TRANSACTION_ACTIONS, type NewEvent } from '../outbox';
 import { type DomainContext, eventMeta } from './context';
-import { ConflictError, NotFoundError, StaleReadError, VersionMismatchError } from './errors';
+import {
+  ConflictError,
+  NotFoundError,
+  RateLimitedError,
+  StaleReadError,
+  VersionMismatchError,
+} from './errors';
 import { newId } from './ids';
 import { findOrder, ORDER, orderCancellation } from './orders';
-import type { Plan } from './plan';
+import type { CommandOptions, Plan } from './plan';
+import { type MemberView, toMemberView } from './views';
+
+export { type MemberView, toMemberView } from './views';
 
 /** Aggregate type of members (first part of their partition key). */
 export const MEMBER = 'MEMBER';
@@ -32,20 +46,31 @@ export interface MemberItem {
   readonly openOrderIds?: Set<string>;
   /** Bumped by every order placed or cancelled, so a withdrawal notices an order that raced it. */
   readonly ordersRevision: number;
+  /**
+   * The personal fields of answers stored for Idempotency-Keys, by the
+   * member version they answered with; each entry lives as long as its
+   * idempotency record. Erased by the withdrawal with `email` and `name`.
+   */
+  readonly replayProfiles?: Readonly<Record<string, ReplayProfile>>;
 }
 
-/** A member as the API shows it. */
-export interface MemberView {
-  readonly id: string;
-  readonly status: MemberStatus;
-  readonly version: number;
+/** The personal fields of one stored answer, kept on the member item until the answer expires. */
+export interface ReplayProfile {
   readonly email?: string;
   readonly name?: string;
-  readonly openOrders: number;
-  readonly createdAt: string;
-  readonly updatedAt: string;
-  readonly withdrawnAt?: string;
+  /** Epoch seconds: the idempotency record's own `expiresAt`. */
+  readonly expiresAt: number;
 }
+
+/**
+ * Most answers with personal data a member can have stored at once (one per
+ * registration or profile update sent with an Idempotency-Key, each kept 24
+ * hours). The bound keeps the member item within DynamoDB's 400 KB: an entry
+ * holds at most about 1.1 KB (email 254 bytes, name 200 characters of up to 4
+ * UTF-8 bytes), so 50 take at most 55 KB (test/unit/domain-limits.test.ts
+ * builds the largest member item and checks it).
+ */
+export const MAX_REPLAY_PROFILES = 50;
 
 export interface RegisterMemberInput {
   readonly email: string;
@@ -65,18 +90,34 @@ const WITHDRAWAL_BASE_ACTIONS = 2;
 /** Actions per cancelled order: the order update and its event. */
 const ACTIONS_PER_ORDER = 2;
 
-/** The view of a stored member. */
-export function toMemberView(item: MemberItem): MemberView {
+/** The member's replay profiles whose idempotency records have not expired at `nowSeconds`. */
+function liveReplayProfiles(
+  member: MemberItem | undefined,
+  nowSeconds: number,
+): Record<string, ReplayProfile> {
+  const live: Record<string, ReplayProfile> = {};
+  for (const [version, profile] of Object.entries(member?.replayProfiles ?? {})) {
+    // The record is answered until expiresAt (readStored in lambdas/shared/api.ts uses the same test).
+    if (profile.expiresAt >= nowSeconds) live[version] = profile;
+  }
+  return live;
+}
+
+/**
+ * The personal fields a stored answer of `memberId` at `version` had, or
+ * undefined once the member withdrew (or the answer expired).
+ */
+export async function replayProfileOf(
+  context: DomainContext,
+  memberId: string,
+  version: number,
+): Promise<Pick<ReplayProfile, 'email' | 'name'> | undefined> {
+  const member = await findMember(context, memberId);
+  const profile = member?.replayProfiles?.[String(version)];
+  if (!profile) return undefined;
   return {
-    id: item.id,
-    status: item.status,
-    version: item.version,
-    ...(item.email !== undefined ? { email: item.email } : {}),
-    ...(item.name !== undefined ? { name: item.name } : {}),
-    openOrders: item.openOrderIds?.size ?? 0,
-    createdAt: item.createdAt,
-    updatedAt: item.updatedAt,
-    ...(item.withdrawnAt !== undefined ? { withdrawnAt: item.withdrawnAt } : {}),
+    ...(profile.email !== undefined ? { email: profile.email } : {}),
+    ...(profile.name !== undefined ? { name: profile.name } : {}),
   };
 }
 
@@ -89,7 +130,11 @@ export async function findMember(context: DomainContext, id: string): Promise<Me
 }
 
 /** Decides a registration: a new member at version 1 and its `MemberRegistered` event. */
-export function registerMember(context: DomainContext, input: RegisterMemberInput): Plan<MemberView> {
+export function registerMember(
+  context: DomainContext,
+  input: RegisterMemberInput,
+  options: CommandOptions = { reservedActions: 0 },
+): Plan<MemberView> {
   const id = newId();
   const now = context.now().toISOString();
   const item: MemberItem = {
@@ -102,6 +147,13 @@ export function registerMember(context: DomainContext, input: RegisterMemberInpu
     createdAt: now,
     updatedAt: now,
     ordersRevision: 0,
+    ...(options.replayExpiresAt !== undefined
+      ? {
+          replayProfiles: {
+            '1': { email: input.email, name: input.name, expiresAt: options.replayExpiresAt },
+          },
+        }
+      : {}),
   };
   return {
     writes: [
@@ -121,6 +173,7 @@ export function registerMember(context: DomainContext, input: RegisterMemberInpu
       },
     ],
     result: toMemberView(item),
+    personal: { memberId: id, version: 1 },
     // A fresh ULID cannot collide; if it ever did, deciding again picks another.
     explain: () => new StaleReadError('member id collision'),
   };
@@ -136,6 +189,7 @@ export async function updateMemberProfile(
   id: string,
   expectedVersion: number,
   input: UpdateProfileInput,
+  options: CommandOptions = { reservedActions: 0 },
 ): Promise<Plan<MemberView>> {
   const member = await findMember(context, id);
   if (!member) throw new NotFoundError(`member ${id} does not exist`);
@@ -165,13 +219,24 @@ export async function updateMemberProfile(
     values[`:${field}`] = value;
     sets.push(`#${field} = :${field}`);
   }
+  const removes: string[] = [];
+  const replay = replayProfilesAfterUpdate(member, { ...member, ...changes }, version, options, context);
+  if (replay) {
+    names['#replayProfiles'] = 'replayProfiles';
+    if (Object.keys(replay).length > 0) {
+      values[':replayProfiles'] = replay;
+      sets.push('#replayProfiles = :replayProfiles');
+    } else {
+      removes.push('#replayProfiles');
+    }
+  }
   return {
     writes: [
       {
         label: MEMBER_WRITE,
         Update: {
           Key: entityKey(MEMBER, id),
-          UpdateExpression: `SET ${sets.join(', ')}`,
+          UpdateExpression: `SET ${sets.join(', ')}${removes.length > 0 ? ` REMOVE ${removes.join(', ')}` : ''}`,
           ConditionExpression: 'attribute_exists(pk) AND #version = :expected AND #status = :active',
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,
@@ -190,6 +255,7 @@ export async function updateMemberProfile(
       },
     ],
     result: toMemberView({ ...member, ...changes, version, updatedAt: now }),
+    personal: { memberId: id, version },
     explain: (error) => {
       const current = error.failureOf(MEMBER_WRITE)?.item as MemberItem | undefined;
       if (!current) return new NotFoundError(`member ${id} does not exist`);
@@ -202,17 +268,56 @@ export async function updateMemberProfile(
 }
 
 /**
+ * The member's replay profiles after an update to `version`: expired entries
+ * dropped, and the new answer's personal fields added when it is stored for
+ * an Idempotency-Key. Undefined when nothing changes. The update's version
+ * condition makes this read-modify-write safe: no other write to the map can
+ * commit in between.
+ */
+function replayProfilesAfterUpdate(
+  member: MemberItem,
+  profile: { readonly email?: string | undefined; readonly name?: string | undefined },
+  version: number,
+  options: CommandOptions,
+  context: DomainContext,
+): Record<string, ReplayProfile> | undefined {
+  const nowSeconds = Math.floor(context.now().getTime() / 1000);
+  const live = liveReplayProfiles(member, nowSeconds);
+  const pruned = Object.keys(live).length !== Object.keys(member.replayProfiles ?? {}).length;
+  if (options.replayExpiresAt === undefined) return pruned ? live : undefined;
+  const expiries = Object.values(live).map((entry) => entry.expiresAt);
+  if (expiries.length >= MAX_REPLAY_PROFILES) {
+    const retryAfter = Math.max(1, Math.min(...expiries) - nowSeconds + 1);
+    throw new RateLimitedError(
+      `member ${member.id} has ${expiries.length} profile answers stored for Idempotency-Keys in the last ` +
+        `24 hours, the most one member can hold (they are kept on the member item, which DynamoDB limits ` +
+        `to 400 KB); send this update without an Idempotency-Key, or retry in ${retryAfter} seconds`,
+      retryAfter,
+    );
+  }
+  return {
+    ...live,
+    [String(version)]: {
+      ...(profile.email !== undefined ? { email: profile.email } : {}),
+      ...(profile.name !== undefined ? { name: profile.name } : {}),
+      expiresAt: options.replayExpiresAt,
+    },
+  };
+}
+
+/**
  * Decides a withdrawal: erase the member's personal data and cancel each open
  * order, all with their events in one transaction. More open orders than fit
  * in one transaction is a conflict the caller must resolve first.
  *
- * @param reservedActions transaction actions the caller adds (an idempotency record)
+ * @param options.reservedActions transaction actions the caller adds (an idempotency record)
  */
 export async function withdrawMember(
   context: DomainContext,
   id: string,
-  reservedActions = 0,
+  options: CommandOptions = { reservedActions: 0 },
 ): Promise<Plan<MemberView>> {
+  const { reservedActions } = options;
   const member = await findMember(context, id);
   if (!member) throw new NotFoundError(`member ${id} does not exist`);
   if (member.status === 'withdrawn') throw new ConflictError(`member ${id} has already withdrawn`);
@@ -237,10 +342,11 @@ export async function withdrawMember(
       label: MEMBER_WRITE,
       Update: {
         Key: entityKey(MEMBER, id),
-        // Personal data is erased here, in the same transaction as the event.
+        // Personal data is erased here, in the same transaction as the event:
+        // the profile and the personal fields of every stored answer.
         UpdateExpression:
           'SET #status = :withdrawn, #version = :version, #updatedAt = :now, #withdrawnAt = :now ' +
-          'REMOVE #email, #name, #openOrderIds',
+          'REMOVE #email, #name, #openOrderIds, #replayProfiles',
         ConditionExpression: '#version = :expected AND #ordersRevision = :revision AND #status = :active',
         ExpressionAttributeNames: {
           '#status': 'status',
@@ -251,6 +357,7 @@ export async function withdrawMember(
           '#name': 'name',
           '#openOrderIds': 'openOrderIds',
           '#ordersRevision': 'ordersRevision',
+          '#replayProfiles': 'replayProfiles',
         },
         ExpressionAttributeValues: {
           ':withdrawn': 'withdrawn',
@@ -280,7 +387,7 @@ export async function withdrawMember(
     ...eventMeta(context, now),
   });
 
-  const { email: _email, name: _name, openOrderIds: _open, ...rest } = member;
+  const { email: _email, name: _name, openOrderIds: _open, replayProfiles: _replay, ...rest } = member;
   return {
     writes,
     events,

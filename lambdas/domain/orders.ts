@@ -9,6 +9,9 @@ import { type DomainContext, eventMeta } from './context';
 import { ConflictError, NotFoundError, StaleReadError } from './errors';
 import { newId } from './ids';
 import type { Plan } from './plan';
+import { type OrderView, toOrderView } from './views';
+
+export { type OrderView, toOrderView } from './views';
 
 /** Aggregate type of orders. */
 export const ORDER = 'ORDER';
@@ -40,20 +43,6 @@ export interface StoredOrder {
   readonly cancellationReason?: string;
 }
 
-/** An order as the API shows it. */
-export interface OrderView {
-  readonly id: string;
-  readonly memberId: string;
-  readonly items: readonly OrderItem[];
-  readonly total: number;
-  readonly status: OrderStatus;
-  readonly version: number;
-  readonly createdAt: string;
-  readonly updatedAt: string;
-  readonly cancelledAt?: string;
-  readonly cancellationReason?: string;
-}
-
 export interface PlaceOrderInput {
   readonly memberId: string;
   readonly items: readonly OrderItem[];
@@ -62,11 +51,16 @@ export interface PlaceOrderInput {
 const ORDER_WRITE = 'order';
 const MEMBER_WRITE = 'member';
 
-/** The view of a stored order. */
-export function toOrderView(order: StoredOrder): OrderView {
-  const { pk: _pk, sk: _sk, ...view } = order;
-  return view;
-}
+/**
+ * Most open orders one member can have. Each open order's id (26 bytes) sits
+ * in the member item's `openOrderIds` set, and DynamoDB limits an item to 400
+ * KB: an order beyond the limit would make the transaction fail with a
+ * `ValidationError`. 10,000 ids take 260 KB; the rest of the item (profile,
+ * at most 1.1 KB, and up to `MAX_REPLAY_PROFILES` stored answers, at most 55
+ * KB) fits in what is left with a fifth of the item to spare
+ * (test/unit/domain-limits.test.ts builds the largest member item and checks it).
+ */
+export const MAX_OPEN_ORDERS = 10_000;
 
 /** Total of the items, computed in cents so that 0.1 + 0.2 stays 0.3. */
 export function orderTotal(items: readonly OrderItem[]): number {
@@ -109,16 +103,25 @@ export function placeOrder(context: DomainContext, input: PlaceOrderInput): Plan
         // A conditional update rather than a bare ConditionCheck: it also
         // records the order on the member, which a concurrent withdrawal's
         // condition (ordersRevision) then sees.
+        // The open-order bound is part of the condition, so it holds under
+        // concurrent orders too, and the member item never reaches 400 KB.
         Update: {
           Key: entityKey(MEMBER, input.memberId),
           UpdateExpression: 'ADD #openOrderIds :order, #ordersRevision :one',
-          ConditionExpression: 'attribute_exists(pk) AND #status = :active',
+          ConditionExpression:
+            'attribute_exists(pk) AND #status = :active AND ' +
+            '(attribute_not_exists(#openOrderIds) OR size(#openOrderIds) < :maxOpen)',
           ExpressionAttributeNames: {
             '#openOrderIds': 'openOrderIds',
             '#ordersRevision': 'ordersRevision',
             '#status': 'status',
           },
-          ExpressionAttributeValues: { ':order': new Set([id]), ':one': 1, ':active': 'active' },
+          ExpressionAttributeValues: {
+            ':order': new Set([id]),
+            ':one': 1,
+            ':active': 'active',
+            ':maxOpen': MAX_OPEN_ORDERS,
+          },
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         },
       },
@@ -141,9 +144,18 @@ export function placeOrder(context: DomainContext, input: PlaceOrderInput): Plan
     explain: (error) => {
       const member = error.failureOf(MEMBER_WRITE);
       if (member) {
-        return member.item
-          ? new ConflictError(`member ${input.memberId} has withdrawn`)
-          : new ConflictError(`member ${input.memberId} does not exist`);
+        const current = member.item as { status?: string; openOrderIds?: Set<string> } | undefined;
+        if (!current) return new ConflictError(`member ${input.memberId} does not exist`);
+        if (current.status !== 'active') return new ConflictError(`member ${input.memberId} has withdrawn`);
+        const open = current.openOrderIds?.size ?? 0;
+        if (open >= MAX_OPEN_ORDERS) {
+          return new ConflictError(
+            `member ${input.memberId} has ${open} open orders, the most one member can have ` +
+              `(${MAX_OPEN_ORDERS}: their ids are kept on the member item, which DynamoDB limits to 400 KB); ` +
+              'cancel an order first',
+          );
+        }
+        return new StaleReadError(`member ${input.memberId} changed while placing the order`);
       }
       return new StaleReadError('order id collision');
     },

@@ -9,7 +9,7 @@ const deps = apiDependencies();
 export const handler = httpHandler(async (request) => {
   const input = request.json(registerMemberSchema);
   return runCommand(request, deps, {
-    decide: () => registerMember(domainContext(request, deps), input),
+    decide: (options) => registerMember(domainContext(request, deps), input, options),
     respond: (member) => json(201, member, { location: `/members/${member.id}`, etag: etag(member.version) }),
   });
 });

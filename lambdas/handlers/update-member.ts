@@ -11,7 +11,7 @@ export const handler = httpHandler(async (request) => {
   const input = request.json(updateProfileSchema);
   const version = expectedVersion(request);
   return runCommand(request, deps, {
-    decide: () => updateMemberProfile(domainContext(request, deps), id, version, input),
+    decide: (options) => updateMemberProfile(domainContext(request, deps), id, version, input, options),
     respond: (member) => json(200, member, { etag: etag(member.version) }),
   });
 });

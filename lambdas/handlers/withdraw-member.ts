@@ -12,7 +12,7 @@ const deps = apiDependencies();
 export const handler = httpHandler(async (request) => {
   const id = request.id();
   return runCommand(request, deps, {
-    decide: (reservedActions) => withdrawMember(domainContext(request, deps), id, reservedActions),
+    decide: (options) => withdrawMember(domainContext(request, deps), id, options),
     respond: (member) => json(200, member, { etag: etag(member.version) }),
   });
 });

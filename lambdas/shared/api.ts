@@ -10,10 +10,13 @@ import {
   ConflictError,
   DomainError,
   NotFoundError,
+  RateLimitedError,
   StaleReadError,
   VersionMismatchError,
 } from '../domain/errors';
-import type { Plan } from '../domain/plan';
+import { replayProfileOf } from '../domain/members';
+import type { CommandOptions, PersonalDataRef, Plan } from '../domain/plan';
+import { PERSONAL_FIELDS, withPersonalFields } from '../domain/views';
 import {
   ConditionFailedError,
   IdempotencyKeyMismatchError,
@@ -23,6 +26,7 @@ import {
   TransactionConflictError,
   TransactionInProgressError,
   TransactionThrottledError,
+  WriteLimitError,
 } from '../outbox';
 import { docClient } from './clients';
 import { ENV, optionalEnv, requireEnv } from './env';
@@ -93,16 +97,27 @@ export function expectedVersion(request: HttpRequest): number {
   return Number(version);
 }
 
+/**
+ * An idempotency record: the first answer to a key. An answer that shows a
+ * member's personal fields is stored without them, with `personal` pointing
+ * at the member item that keeps them until the record expires (and loses
+ * them when the member withdraws).
+ */
 interface StoredResponse {
   readonly fingerprint: string;
   readonly response: HttpResponse;
+  readonly personal?: PersonalDataRef;
   readonly expiresAt: number;
 }
 
 /** What `runCommand` needs: how to decide, and how to answer with the result. */
 export interface Command<T> {
-  /** Decides the writes and events; `reservedActions` transaction actions are taken by the runner. */
-  readonly decide: (reservedActions: number) => Promise<Plan<T>> | Plan<T>;
+  /**
+   * Decides the writes and events. `options.reservedActions` transaction
+   * actions are taken by the runner; `options.replayExpiresAt` is set when
+   * the answer is stored for an Idempotency-Key.
+   */
+  readonly decide: (options: CommandOptions) => Promise<Plan<T>> | Plan<T>;
   readonly respond: (result: T) => HttpResponse;
 }
 
@@ -129,13 +144,16 @@ export async function runCommand<T>(
   const fingerprint = requestFingerprint(request);
   if (record) {
     const stored = await readStored(deps, record);
-    if (stored) return replay(stored, fingerprint);
+    if (stored) return replay(request, deps, stored, fingerprint);
   }
 
   for (let attempt = 1; ; attempt++) {
+    const expiresAt = Math.floor(deps.now().getTime() / 1000) + IDEMPOTENCY_TTL_SECONDS;
     let plan: Plan<T>;
     try {
-      plan = await command.decide(record ? 1 : 0);
+      plan = await command.decide(
+        record ? { reservedActions: 1, replayExpiresAt: expiresAt } : { reservedActions: 0 },
+      );
     } catch (error) {
       if (error instanceof StaleReadError && attempt < MAX_ATTEMPTS) continue;
       throw toHttpError(error);
@@ -149,9 +167,9 @@ export async function runCommand<T>(
           Item: {
             ...record,
             fingerprint,
-            response,
+            ...storedAnswer(response, plan.personal),
             createdAt: deps.now().toISOString(),
-            expiresAt: Math.floor(deps.now().getTime() / 1000) + IDEMPOTENCY_TTL_SECONDS,
+            expiresAt,
           },
           // TTL deletes lazily: an expired record still exists and may be replaced.
           ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :now',
@@ -168,7 +186,8 @@ export async function runCommand<T>(
     } catch (error) {
       const again = attempt < MAX_ATTEMPTS;
       if (error instanceof ConditionFailedError) {
-        if (record && error.failureOf(IDEMPOTENCY_WRITE)) return replayAfterRace(deps, record, fingerprint);
+        if (record && error.failureOf(IDEMPOTENCY_WRITE))
+          return replayAfterRace(request, deps, record, fingerprint);
         const explained = plan.explain(error);
         if (explained instanceof StaleReadError && again) continue;
         throw toHttpError(explained);
@@ -179,7 +198,7 @@ export async function runCommand<T>(
         record &&
         (error instanceof IdempotencyKeyMismatchError || error instanceof TransactionInProgressError)
       ) {
-        return replayAfterRace(deps, record, fingerprint);
+        return replayAfterRace(request, deps, record, fingerprint);
       }
       throw toHttpError(error);
     }
@@ -204,8 +223,24 @@ export function toHttpError(error: unknown): unknown {
       headers: { 'retry-after': '1' },
     });
   }
+  if (error instanceof RateLimitedError) {
+    return new HttpError(429, 'Too Many Requests', error.message, {
+      headers: { 'retry-after': String(error.retryAfterSeconds) },
+    });
+  }
   if (error instanceof OutboxLimitError) {
     return new HttpError(422, 'Unprocessable Content', `the request is too large to store: ${error.message}`);
+  }
+  if (error instanceof WriteLimitError) {
+    // The backstop for a limit only DynamoDB could check (the domain's own
+    // bounds should have refused first): the same request fails again, so it
+    // is the client's to change, not a server fault.
+    return new HttpError(
+      422,
+      'Unprocessable Content',
+      `DynamoDB refused to store the result (${error.failures.map((failure) => failure.label).join(', ')}): ` +
+        'it would exceed a storage limit, such as the 400 KB item size; nothing was written',
+    );
   }
   if (error instanceof DomainError) return new HttpError(409, 'Conflict', error.message);
   return error;
@@ -235,7 +270,27 @@ async function readStored(
   return item;
 }
 
-function replay(stored: StoredResponse, fingerprint: string): HttpResponse {
+/** The answer as stored: without the personal fields, which stay on the member item. */
+function storedAnswer(
+  response: HttpResponse,
+  personal: PersonalDataRef | undefined,
+): Pick<StoredResponse, 'response' | 'personal'> {
+  if (!personal || typeof response.body !== 'string') return { response };
+  const body = JSON.parse(response.body) as Record<string, unknown>;
+  for (const field of PERSONAL_FIELDS) delete body[field];
+  return { response: { ...response, body: JSON.stringify(body) }, personal };
+}
+
+/**
+ * The stored answer again, with the personal fields it had while the member
+ * keeps them; after a withdrawal, the same answer without them.
+ */
+async function replay(
+  request: HttpRequest,
+  deps: ApiDependencies,
+  stored: StoredResponse,
+  fingerprint: string,
+): Promise<HttpResponse> {
   if (stored.fingerprint !== fingerprint) {
     throw new HttpError(
       422,
@@ -243,16 +298,28 @@ function replay(stored: StoredResponse, fingerprint: string): HttpResponse {
       'this Idempotency-Key was already used for a different request; use a new key',
     );
   }
-  return { ...stored.response, headers: { ...stored.response.headers, 'idempotent-replayed': 'true' } };
+  let body = stored.response.body;
+  if (stored.personal && typeof body === 'string') {
+    const { memberId, version } = stored.personal;
+    const profile = await replayProfileOf(domainContext(request, deps), memberId, version);
+    if (profile)
+      body = JSON.stringify(withPersonalFields(JSON.parse(body) as Record<string, unknown>, profile));
+  }
+  return {
+    ...stored.response,
+    ...(body === undefined ? {} : { body }),
+    headers: { ...stored.response.headers, 'idempotent-replayed': 'true' },
+  };
 }
 
 /** Another request with the same key committed first, or is committing now. */
 async function replayAfterRace(
+  request: HttpRequest,
   deps: ApiDependencies,
   key: { pk: string; sk: string },
   fingerprint: string,
 ): Promise<HttpResponse> {
   const stored = await readStored(deps, key);
-  if (stored) return replay(stored, fingerprint);
+  if (stored) return replay(request, deps, stored, fingerprint);
   throw new HttpError(409, 'Conflict', 'a request with this Idempotency-Key is in progress; retry shortly');
 }

@@ -6,6 +6,7 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type { z } from 'zod';
 import { isId } from '../outbox/keys';
+import { decimalOf, dynamoDbNumberProblem, parseDecimal, sameDecimal } from './decimal';
 import { logger } from './powertools';
 
 /** Largest request body the API accepts, in bytes. Every valid request is far smaller. */
@@ -49,6 +50,7 @@ const REASONS: Record<number, string> = {
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
   428: 'Precondition Required',
+  429: 'Too Many Requests',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
 };
@@ -138,32 +140,110 @@ export class HttpRequest {
 
   /**
    * The JSON body validated by a strict schema: wrong content type (415),
-   * oversize (413), invalid JSON, wrong types or unknown fields (400).
+   * oversize (413), invalid JSON, wrong types or unknown fields (400), and
+   * numbers that would not be stored as sent (400, see `parseJsonBody`).
    */
   json<T>(schema: z.ZodType<T>, options: { optional?: boolean } = {}): T {
     const text = this.bodyText();
     if (text.trim() === '' && options.optional) return schema.parse({});
     assertJsonContentType(this.header('content-type'));
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      throw new HttpError(400, 'Invalid JSON', 'the body is not valid JSON');
-    }
-    const result = schema.safeParse(parsed);
-    if (!result.success) {
-      const errors = result.error.issues.flatMap((issue): FieldIssue[] => {
-        const at = issue.path.map(String);
-        // An unknown field is named in `field` itself, not only in the message.
-        if (issue.code === 'unrecognized_keys') {
-          return issue.keys.map((key) => ({ field: [...at, key].join('.'), message: 'unknown field' }));
-        }
-        return [{ field: at.length > 0 ? at.join('.') : '(body)', message: issue.message }];
-      });
+    const { value, numberIssues } = parseJsonBody(text);
+    const result = schema.safeParse(value);
+    const errors = result.success
+      ? []
+      : result.error.issues.flatMap((issue): FieldIssue[] => {
+          const at = issue.path.map(String);
+          // An unknown field is named in `field` itself, not only in the message.
+          if (issue.code === 'unrecognized_keys') {
+            return issue.keys.map((key) => ({ field: [...at, key].join('.'), message: 'unknown field' }));
+          }
+          return [{ field: at.length > 0 ? at.join('.') : '(body)', message: issue.message }];
+        });
+    // A number the schema already refused is named once, with the schema's reason.
+    const named = new Set(errors.map((issue) => issue.field));
+    errors.push(...numberIssues.filter((issue) => !named.has(issue.field)));
+    if (!result.success || errors.length > 0) {
       throw new HttpError(400, 'Invalid request body', 'the body does not match the schema', { errors });
     }
     return result.data;
   }
+}
+
+/**
+ * Parses a JSON body and checks every number literal in it against the
+ * number JavaScript makes of it: `12.3400000000000000001` becomes 12.34 and
+ * `1e400` becomes Infinity, so the service would store and compute with
+ * something other than what the client sent. Such a number, or one DynamoDB
+ * cannot store (more than 38 significant digits, magnitude outside 1E-130 ..
+ * 1E+126, which DynamoDB refuses with a ValidationException), is an issue
+ * naming its field. The literal is read with the reviver's source text
+ * (JSON.parse source text access, Node.js 21+).
+ */
+export function parseJsonBody(text: string): { value: unknown; numberIssues: FieldIssue[] } {
+  const flagged = new Map<object, Map<string, string>>();
+  function reviver(this: object, key: string, value: unknown, context?: { source?: string }): unknown {
+    if (typeof value === 'number' && context?.source !== undefined) {
+      const problem = numberProblem(context.source, value);
+      if (problem) {
+        const keys = flagged.get(this) ?? new Map<string, string>();
+        keys.set(key, problem);
+        flagged.set(this, keys);
+      }
+    }
+    return value;
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text, reviver as (this: unknown, key: string, value: unknown) => unknown);
+  } catch (error) {
+    flagged.clear();
+    // The reviver recurses once per level and runs out of stack on very deep
+    // nesting (a few thousand levels), where a plain parse does not; no
+    // schema accepts such a body, so it goes on to be refused by the schema.
+    if (!(error instanceof RangeError)) throw invalidJson();
+    try {
+      value = JSON.parse(text);
+    } catch {
+      throw invalidJson();
+    }
+  }
+  return { value, numberIssues: flagged.size === 0 ? [] : locate(value, flagged) };
+}
+
+function invalidJson(): HttpError {
+  return new HttpError(400, 'Invalid JSON', 'the body is not valid JSON');
+}
+
+function numberProblem(source: string, value: number): string | undefined {
+  const sent = parseDecimal(source);
+  if (!sent) return undefined;
+  const storable = dynamoDbNumberProblem(sent);
+  if (storable) return `the number ${source.slice(0, 40)} ${storable}`;
+  const held = decimalOf(value);
+  if (!held || !sameDecimal(sent, held)) {
+    return `the number ${source.slice(0, 40)} cannot be held exactly (it would become ${String(value)}); send at most 15 significant digits`;
+  }
+  return undefined;
+}
+
+/** Field paths of the flagged numbers, found by walking the parsed value (iteratively: it may be deep). */
+function locate(root: unknown, flagged: Map<object, Map<string, string>>): FieldIssue[] {
+  const issues: FieldIssue[] = [];
+  const stack: { node: unknown; path: string[] }[] = [{ node: root, path: [] }];
+  while (stack.length > 0) {
+    const { node, path } = stack.pop() as { node: unknown; path: string[] };
+    if (node === null || typeof node !== 'object') continue;
+    for (const [key, message] of flagged.get(node) ?? [])
+      issues.push({ field: [...path, key].join('.'), message });
+    for (const [key, child] of Object.entries(node)) stack.push({ node: child, path: [...path, key] });
+  }
+  // A number as the whole body: its holder is JSON.parse's wrapper, not part of the value.
+  if (issues.length === 0) {
+    for (const keys of flagged.values()) {
+      for (const message of keys.values()) issues.push({ field: '(body)', message });
+    }
+  }
+  return issues.sort((a, b) => a.field.localeCompare(b.field));
 }
 
 function assertJsonContentType(contentType: string | undefined): void {

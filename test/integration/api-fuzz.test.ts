@@ -1,9 +1,13 @@
 /**
  * The API under random requests: odd methods, malicious paths and ids,
  * header variants, and bodies from random JSON to near-valid mutations,
- * invalid JSON, oversize and deeply nested junk. Whatever arrives, the API
- * never answers 5xx, every 4xx is problem+json whose `status` matches the
- * HTTP status, and no refused request changes the table.
+ * invalid JSON, oversize and deeply nested junk, number literals at and past
+ * what the service and DynamoDB hold, paths with a trailing slash. Whatever
+ * arrives, the API never answers 5xx, every 4xx is problem+json whose
+ * `status` matches the HTTP status, no refused request changes the table, a
+ * path with a trailing slash is 404 (as API Gateway HTTP API routes it), a
+ * 405 never allows the method it refuses, and an order line whose number is
+ * not exactly a valid quantity or price is 400 naming it.
  *
  * Reproduce a failure with the seed fast-check prints: FUZZ_SEED=<seed>.
  */
@@ -32,11 +36,14 @@ interface FuzzRequest {
   readonly path: string;
   readonly headers: Readonly<Record<string, string>>;
   readonly body?: string | Uint8Array;
+  /** Set for an order body whose line carries this number literal: the field, and whether it is valid there. */
+  readonly number?: { readonly field: string; readonly valid: boolean };
 }
 
 interface FuzzReply {
   readonly status: number;
   readonly contentType: string | undefined;
+  readonly allow: string | undefined;
   readonly text: string;
 }
 
@@ -64,6 +71,7 @@ function send(fuzz: FuzzRequest): Promise<FuzzReply> {
           resolve({
             status: response.statusCode ?? 0,
             contentType: response.headers['content-type'],
+            allow: typeof response.headers.allow === 'string' ? response.headers.allow : undefined,
             text: Buffer.concat(chunks).toString('utf8'),
           }),
         );
@@ -247,6 +255,8 @@ function paths(): fc.Arbitrary<string> {
     segment.map((id) => `/members/${id}`),
     segment.map((id) => `/members/${id}/`),
     segment.map((id) => `/orders/${id}/cancel`),
+    segment.map((id) => `/orders/${id}/cancel/`),
+    segment.map((id) => `/orders/${id}/`),
     segment.map((id) => `/orders/${id}`),
     segment.map((id) => `/orders/${id}/cancel/extra`),
     fc.tuple(segment, segment).map(([a, b]) => `/members/${a}/${b}`),
@@ -338,8 +348,60 @@ const junkValue = fc.oneof(
     10_001,
     1_000_001,
     0.001,
+    1e-200,
+    1e-9,
+    12.340000001,
+    1e200,
+    -1e-200,
   ),
 );
+
+/**
+ * Number literals as sent on the wire, with whether each is a valid quantity
+ * and a valid unit price: exact decimals, exponents, literals a double cannot
+ * hold (12.3400000000000000001 would become 12.34), and numbers outside
+ * DynamoDB's range (1e-200 underflows it).
+ */
+const NUMBER_LITERALS: readonly { literal: string; quantity: boolean; price: boolean }[] = [
+  { literal: '1', quantity: true, price: true },
+  { literal: '10000', quantity: true, price: true },
+  { literal: '1E4', quantity: true, price: true },
+  { literal: '2.0', quantity: true, price: true },
+  { literal: '12.34', quantity: false, price: true },
+  { literal: '12.340', quantity: false, price: true },
+  { literal: '0.10', quantity: false, price: true },
+  { literal: '999999.99', quantity: false, price: true },
+  { literal: '1000000', quantity: false, price: true },
+  { literal: '0', quantity: false, price: true },
+  { literal: '1234e-2', quantity: false, price: true },
+  { literal: '12.340000001', quantity: false, price: false },
+  { literal: '12.3400000000000000001', quantity: false, price: false },
+  { literal: '1.0000000000000001', quantity: false, price: false },
+  { literal: '1e-9', quantity: false, price: false },
+  { literal: '1e-200', quantity: false, price: false },
+  { literal: '1e-131', quantity: false, price: false },
+  { literal: '1e126', quantity: false, price: false },
+  { literal: '1e400', quantity: false, price: false },
+  { literal: '-1e-200', quantity: false, price: false },
+  { literal: '0.001', quantity: false, price: false },
+  { literal: '1.000000000000000000000000000000000000001', quantity: false, price: false },
+  { literal: '10000.5', quantity: false, price: true },
+  { literal: '-0.01', quantity: false, price: false },
+];
+
+/** An order body for a known member with one number literal in its line, raw, and what it must do. */
+function numberBodies(): fc.Arbitrary<{ body: string; number: { field: string; valid: boolean } }> {
+  return fc
+    .tuple(fc.constantFrom(...known.members), fc.constantFrom(...NUMBER_LITERALS), fc.boolean())
+    .map(([memberId, { literal, quantity, price }, inQuantity]) => ({
+      body: inQuantity
+        ? `{"memberId":"${memberId}","items":[{"sku":"A","quantity":${literal},"unitPrice":1}]}`
+        : `{"memberId":"${memberId}","items":[{"sku":"A","quantity":1,"unitPrice":${literal}}]}`,
+      number: inQuantity
+        ? { field: 'items.0.quantity', valid: quantity }
+        : { field: 'items.0.unitPrice', valid: price },
+    }));
+}
 
 /** The valid body of each route that takes one. */
 type BodyKind = 'register' | 'update' | 'order' | 'cancel';
@@ -448,13 +510,24 @@ function routedRequests(): fc.Arbitrary<FuzzRequest> {
     fc
       .tuple(path, fc.option(nearValidBodies(kind), { freq: kind ? 6 : 2, nil: undefined }))
       .map(([target, body]) => ({ method, path: target, ...(body === undefined ? {} : { body }) }));
-  const memberPath = member.map((id) => `/members/${id}`);
-  const cancelPath = order.map((id) => `/orders/${id}/cancel`);
+  // Now and then with a trailing slash, which no route matches.
+  const slash = fc.constantFrom('', '', '', '', '/');
+  const memberPath = fc.tuple(member, slash).map(([id, end]) => `/members/${id}${end}`);
+  const cancelPath = fc.tuple(order, slash).map(([id, end]) => `/orders/${id}/cancel${end}`);
   const routes = fc.oneof(
     { weight: 3, arbitrary: route('POST', fc.constant('/members'), 'register') },
     { weight: 1, arbitrary: route('GET', memberPath) },
     { weight: 3, arbitrary: route('PATCH', memberPath, 'update') },
     { weight: 2, arbitrary: route('POST', fc.constant('/orders'), 'order') },
+    {
+      weight: 2,
+      arbitrary: numberBodies().map(({ body, number }) => ({
+        method: 'POST',
+        path: '/orders',
+        body,
+        number,
+      })),
+    },
     { weight: 1, arbitrary: route('POST', cancelPath, 'cancel') },
     // Rare: a withdrawal changes what the other routes meet.
     { weight: 1, arbitrary: route('DELETE', memberPath) },
@@ -498,6 +571,23 @@ describe('API under random requests', () => {
 
         const where = describeRequest(fuzz);
         expect(reply.status, `5xx for ${where}: ${reply.text.slice(0, 300)}`).toBeLessThan(500);
+        // The local server routes on the pathname as it parses it; so does this check.
+        const pathname = new URL(fuzz.path, 'http://127.0.0.1').pathname;
+        if (pathname.length > 1 && pathname.endsWith('/')) {
+          expect(reply.status, `trailing slash for ${where}`).toBe(404);
+        }
+        if (reply.status === 405) {
+          const allowed = (reply.allow ?? '').split(',').map((method) => method.trim());
+          expect(allowed, `405 that allows its own method for ${where}`).not.toContain(fuzz.method);
+        }
+        if (fuzz.number && !fuzz.number.valid) {
+          expect(reply.status, `invalid number for ${where}`).toBe(400);
+          const fields = (JSON.parse(reply.text) as { errors?: { field: string }[] }).errors ?? [];
+          expect(
+            fields.map((issue) => issue.field),
+            `errors for ${where}`,
+          ).toContain(fuzz.number.field);
+        }
         if (reply.status >= 400) {
           refused += 1;
           expect(reply.contentType, `content type of ${reply.status} for ${where}`).toBe(

@@ -59,10 +59,16 @@ describe('cancel-order', () => {
 
     expect(response.statusCode).toBe(200);
     expect(headerOf(response, 'etag')).toBe('"3"');
-    expect(jsonBody(response)).toMatchObject({
+    // Exactly the documented fields: no storage attribute (pk, sk, entityType) leaks.
+    expect(jsonBody(response)).toEqual({
       id: ORDER_ID,
+      memberId: MEMBER_ID,
+      items: [{ sku: 'SKU-1', quantity: 2, unitPrice: 9.99 }],
+      total: 19.98,
       status: 'cancelled',
       version: 3,
+      createdAt: '2026-02-03T00:00:00.000Z',
+      updatedAt: NOW.toISOString(),
       cancelledAt: NOW.toISOString(),
       cancellationReason: 'customer-request',
     });

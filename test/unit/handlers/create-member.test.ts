@@ -31,10 +31,19 @@ function transactions(): NonNullable<TransactWriteCommandInput['TransactItems']>
   return ddb.commandCalls(TransactWriteCommand).map((call) => call.args[0].input.TransactItems ?? []);
 }
 
-/** The idempotency record a transaction stored, if any. */
-function idempotencyItem(input: TransactWriteCommandInput): Record<string, unknown> | undefined {
-  return input.TransactItems?.find((item) => String(item.Put?.Item?.pk).startsWith('IDEMPOTENCY#'))?.Put
-    ?.Item;
+/** Answers GetCommand from the items the transactions put, by key, as a table would. */
+function storeKeepsPuts(): Map<string, Record<string, unknown>> {
+  const items = new Map<string, Record<string, unknown>>();
+  ddb.on(GetCommand).callsFake((input: { Key?: { pk?: string; sk?: string } }) => ({
+    Item: items.get(`${input.Key?.pk}/${input.Key?.sk}`),
+  }));
+  return items;
+}
+
+function keep(items: Map<string, Record<string, unknown>>, input: TransactWriteCommandInput): void {
+  for (const entry of input.TransactItems ?? []) {
+    if (entry.Put?.Item) items.set(`${entry.Put.Item.pk}/${entry.Put.Item.sk}`, entry.Put.Item);
+  }
 }
 
 describe('create-member', () => {
@@ -201,13 +210,15 @@ describe('create-member', () => {
   });
 
   describe('with an Idempotency-Key', () => {
-    it('stores the response in the same transaction under a key free of the client key text', async () => {
+    it('stores the response without personal data in the same transaction, under a key free of the client key text', async () => {
       ddb.on(GetCommand).resolves({});
       ddb.on(TransactWriteCommand).resolves({});
 
       const response = await createMember({ headers: { 'idempotency-key': CLIENT_KEY } });
 
       expect(response.statusCode).toBe(201);
+      const { email: _email, name: _name, ...withoutPersonal } = jsonBody(response);
+      const id = String(withoutPersonal.id);
       expect(ddb).toHaveReceivedCommandWith(GetCommand, {
         TableName: 'outbox-unit',
         Key: { pk: expect.stringMatching(/^IDEMPOTENCY#/), sk: 'IDEMPOTENCY' },
@@ -223,13 +234,20 @@ describe('create-member', () => {
             pk: expect.stringMatching(/^IDEMPOTENCY#[0-9a-f]{64}$/),
             sk: 'IDEMPOTENCY',
             fingerprint: expect.stringMatching(/^[0-9a-f]{64}$/),
-            response,
+            response: { ...response, body: JSON.stringify(withoutPersonal) },
+            personal: { memberId: id, version: 1 },
             createdAt: NOW.toISOString(),
             expiresAt: NOW_SECONDS + 24 * 60 * 60,
           },
           ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :now',
           ExpressionAttributeValues: { ':now': NOW_SECONDS },
         },
+      });
+      expect(JSON.stringify(record)).not.toContain('ada@example.com');
+      expect(JSON.stringify(record)).not.toContain('Ada Lovelace');
+      // The personal fields of the answer live on the member item, which a withdrawal erases.
+      expect(input?.TransactItems?.[0]?.Put?.Item?.replayProfiles).toEqual({
+        '1': { email: 'ada@example.com', name: 'Ada Lovelace', expiresAt: NOW_SECONDS + 24 * 60 * 60 },
       });
       expect(input?.TransactItems?.[2]?.Put?.Item).toMatchObject({ eventType: 'MemberRegistered' });
       expect(input?.ClientRequestToken).toMatch(/^.{1,36}$/);
@@ -238,14 +256,10 @@ describe('create-member', () => {
     });
 
     it('answers a repeat with the stored response marked as replayed and sends no transaction', async () => {
-      ddb.on(GetCommand).resolves({});
-      ddb.on(TransactWriteCommand).resolves({});
+      const items = storeKeepsPuts();
+      ddb.on(TransactWriteCommand).callsFake((input: TransactWriteCommandInput) => keep(items, input));
       const first = await createMember({ headers: { 'idempotency-key': CLIENT_KEY } });
-      const input = ddb.commandCalls(TransactWriteCommand)[0]?.args[0].input;
-      const stored = input ? idempotencyItem(input) : undefined;
-      expect(stored).toBeDefined();
-      ddb.reset();
-      ddb.on(GetCommand).resolves({ Item: stored });
+      ddb.resetHistory();
 
       const repeat = await createMember({ headers: { 'idempotency-key': CLIENT_KEY } });
 
@@ -253,8 +267,25 @@ describe('create-member', () => {
       expect(repeat.body).toBe(first.body);
       expect(headerOf(repeat, 'location')).toBe(headerOf(first, 'location'));
       expect(headerOf(repeat, 'idempotent-replayed')).toBe('true');
-      expect(ddb).toHaveReceivedCommandTimes(GetCommand, 1);
+      // The record, then the member item for the answer's personal fields.
+      expect(ddb).toHaveReceivedCommandTimes(GetCommand, 2);
       expect(ddb).not.toHaveReceivedCommand(TransactWriteCommand);
+    });
+
+    it('replays without the personal fields once the member item no longer holds them', async () => {
+      const items = storeKeepsPuts();
+      ddb.on(TransactWriteCommand).callsFake((input: TransactWriteCommandInput) => keep(items, input));
+      const first = jsonBody(await createMember({ headers: { 'idempotency-key': CLIENT_KEY } }));
+      const key = `MEMBER#${String(first.id)}/MEMBER`;
+      const { email: _e, name: _n, replayProfiles: _r, ...erased } = items.get(key) ?? {};
+      items.set(key, { ...erased, status: 'withdrawn' });
+
+      const repeat = await createMember({ headers: { 'idempotency-key': CLIENT_KEY } });
+
+      const { email: _email, name: _name, ...rest } = first;
+      expect(repeat.statusCode).toBe(201);
+      expect(jsonBody(repeat)).toEqual(rest);
+      expect(headerOf(repeat, 'idempotent-replayed')).toBe('true');
     });
 
     it('answers 422 when the key was used for a different request, and sends no transaction', async () => {
@@ -296,11 +327,10 @@ describe('create-member', () => {
     });
 
     it('answers with the winner response when a concurrent request with the key commits first', async () => {
-      let stored: Record<string, unknown> | undefined;
-      ddb.on(GetCommand).callsFake(() => ({ Item: stored }));
+      const items = storeKeepsPuts();
       ddb.on(TransactWriteCommand).callsFake((input: TransactWriteCommandInput) => {
         // The other request's record lands first: this transaction's record condition fails.
-        stored = idempotencyItem(input);
+        keep(items, input);
         throw new TransactionCanceledException({
           message: 'cancelled',
           $metadata: {},
@@ -312,8 +342,10 @@ describe('create-member', () => {
 
       expect(response.statusCode).toBe(201);
       expect(headerOf(response, 'idempotent-replayed')).toBe('true');
+      expect(jsonBody(response)).toMatchObject({ email: 'ada@example.com', name: 'Ada Lovelace' });
       expect(ddb).toHaveReceivedCommandTimes(TransactWriteCommand, 1);
-      expect(ddb).toHaveReceivedCommandTimes(GetCommand, 2);
+      // The record before and after the race, and the member item for the personal fields.
+      expect(ddb).toHaveReceivedCommandTimes(GetCommand, 3);
     });
 
     it.each([

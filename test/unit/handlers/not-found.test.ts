@@ -23,7 +23,6 @@ describe('not-found', () => {
     ['GET', '/members', 'POST'],
     ['DELETE', '/orders', 'POST'],
     ['GET', `/orders/${MEMBER_ID}/cancel`, 'POST'],
-    ['POST', `/members/${MEMBER_ID}/`, 'GET, PATCH, DELETE'],
   ])('answers 405 for %s %s with Allow: %s', async (method, path, allow) => {
     const response = await request(method, path);
 
@@ -38,6 +37,36 @@ describe('not-found', () => {
     expect(problem.detail).toContain(path);
     expect(headerOf(response, 'allow')).toBeUndefined();
   });
+
+  it.each([
+    ['GET', `/members/${MEMBER_ID}/`],
+    ['PATCH', `/members/${MEMBER_ID}/`],
+    ['POST', `/members/${MEMBER_ID}/`],
+    ['POST', '/members/'],
+    ['GET', '/members/'],
+    ['POST', '/orders/'],
+    ['POST', `/orders/${MEMBER_ID}/cancel/`],
+  ])('answers 404 for %s %s: an HTTP API route does not match a trailing slash', async (method, path) => {
+    const response = await request(method, path);
+
+    const problem = expectProblem(response, 404);
+    expect(problem.detail).toContain(path);
+    expect(headerOf(response, 'allow')).toBeUndefined();
+  });
+
+  it.each([
+    ['GET', `/members/${MEMBER_ID}`],
+    ['POST', '/orders'],
+    ['POST', `/orders/${MEMBER_ID}/cancel`],
+  ])(
+    'answers 404, never a 405 that allows it, for %s %s when it reaches the fallback',
+    async (method, path) => {
+      const response = await request(method, path);
+
+      expectProblem(response, 404);
+      expect(headerOf(response, 'allow')).toBeUndefined();
+    },
+  );
 
   it('allows on every route path exactly the methods its routes declare', async () => {
     const byPath = new Map<string, string[]>();

@@ -5,6 +5,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { allCustomMatcher } from 'aws-sdk-client-mock-vitest';
 import type {} from 'aws-sdk-client-mock-vitest/extend';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { MAX_OPEN_ORDERS } from '../../../lambdas/domain/orders';
 import { handler } from '../../../lambdas/handlers/place-order';
 import { apiEvent, lambdaContext } from '../../helpers/api-events';
 import { expectProblem, headerOf, jsonBody } from '../../helpers/problem';
@@ -20,8 +21,11 @@ const ITEMS = [
   { sku: 'SKU-2', quantity: 1, unitPrice: 0.1 },
 ];
 
+/** Places an order; a string body is sent as raw JSON text, so number literals arrive as written. */
 function placeOrder(body: unknown = { memberId: MEMBER_ID, items: ITEMS }) {
-  return handler(apiEvent('POST', '/orders', { body }), lambdaContext());
+  const headers: Record<string, string> =
+    typeof body === 'string' ? { 'content-type': 'application/json' } : {};
+  return handler(apiEvent('POST', '/orders', { body, headers }), lambdaContext());
 }
 
 function memberConditionFailed(current?: Record<string, unknown>): TransactionCanceledException {
@@ -102,13 +106,20 @@ describe('place-order', () => {
       TableName: 'outbox-unit',
       Key: { pk: `MEMBER#${MEMBER_ID}`, sk: 'MEMBER' },
       UpdateExpression: 'ADD #openOrderIds :order, #ordersRevision :one',
-      ConditionExpression: 'attribute_exists(pk) AND #status = :active',
+      ConditionExpression:
+        'attribute_exists(pk) AND #status = :active AND ' +
+        '(attribute_not_exists(#openOrderIds) OR size(#openOrderIds) < :maxOpen)',
       ExpressionAttributeNames: {
         '#openOrderIds': 'openOrderIds',
         '#ordersRevision': 'ordersRevision',
         '#status': 'status',
       },
-      ExpressionAttributeValues: { ':order': new Set([id]), ':one': 1, ':active': 'active' },
+      ExpressionAttributeValues: {
+        ':order': new Set([id]),
+        ':one': 1,
+        ':active': 'active',
+        ':maxOpen': MAX_OPEN_ORDERS,
+      },
       ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
     });
   });
@@ -187,5 +198,105 @@ describe('place-order', () => {
     const problem = expectProblem(response, 400);
     expect(JSON.stringify(problem.errors)).toMatch(/colour|coupon/);
     expect(ddb).not.toHaveReceivedAnyCommand();
+  });
+
+  it.each([
+    ['1e-200', '1e-200'],
+    ['1e-9', '1e-9'],
+    ['12.340000001', '12.340000001'],
+    ['0.001', '0.001'],
+    ['1.005', '1.005'],
+    ['12.3400000000000000001 (becomes 12.34 as a double)', '12.3400000000000000001'],
+    ['40 significant digits', '1.000000000000000000000000000000000000001'],
+    ['1e400 (Infinity as a double)', '1e400'],
+  ])(
+    'answers 400 for a unit price of %s, naming the field, without calling DynamoDB',
+    async (_case, literal) => {
+      const body = `{"memberId":"${MEMBER_ID}","items":[{"sku":"SKU-1","quantity":1,"unitPrice":${literal}}]}`;
+
+      const response = await placeOrder(body);
+
+      const problem = expectProblem(response, 400);
+      expect(problem.errors).toEqual([{ field: 'items.0.unitPrice', message: expect.any(String) }]);
+      expect(ddb).not.toHaveReceivedAnyCommand();
+    },
+  );
+
+  it.each([
+    ['1.0000000000000001 (becomes 1 as a double)', '1.0000000000000001'],
+    ['1e-200', '1e-200'],
+    ['10000.5', '10000.5'],
+  ])('answers 400 for a quantity of %s, naming the field', async (_case, literal) => {
+    const body = `{"memberId":"${MEMBER_ID}","items":[{"sku":"SKU-1","quantity":${literal},"unitPrice":1}]}`;
+
+    const response = await placeOrder(body);
+
+    const problem = expectProblem(response, 400);
+    expect(problem.errors?.map((issue) => issue.field)).toEqual(['items.0.quantity']);
+    expect(ddb).not.toHaveReceivedAnyCommand();
+  });
+
+  it.each([
+    ['12.34', 12.34],
+    ['12.340', 12.34],
+    ['1.2e1', 12],
+    ['0.1', 0.1],
+    ['1000000', 1_000_000],
+    ['999999.99', 999_999.99],
+    ['0', 0],
+  ])('accepts a unit price of %s exactly', async (literal, stored) => {
+    ddb.on(TransactWriteCommand).resolves({});
+    const body = `{"memberId":"${MEMBER_ID}","items":[{"sku":"SKU-1","quantity":1,"unitPrice":${literal}}]}`;
+
+    const response = await placeOrder(body);
+
+    expect(response.statusCode).toBe(201);
+    expect(jsonBody(response)).toMatchObject({ items: [{ unitPrice: stored }], total: stored });
+  });
+
+  it('answers 409 saying why when the member has the most open orders one member can have', async () => {
+    ddb.on(TransactWriteCommand).rejects(
+      memberConditionFailed({
+        pk: `MEMBER#${MEMBER_ID}`,
+        sk: 'MEMBER',
+        id: MEMBER_ID,
+        status: 'active',
+        version: 1,
+        openOrderIds: new Set(
+          Array.from(
+            { length: MAX_OPEN_ORDERS },
+            (_, n) => `01JNQ8Z6Y2X3W4V5T6S${String(n).padStart(7, '0')}`,
+          ),
+        ),
+      }),
+    );
+
+    const response = await placeOrder();
+
+    const problem = expectProblem(response, 409);
+    expect(problem.detail).toContain(`${MAX_OPEN_ORDERS} open orders`);
+    expect(problem.detail).toContain('400 KB');
+    expect(ddb).toHaveReceivedCommandTimes(TransactWriteCommand, 1);
+  });
+
+  it('retries when the member condition failed for an order cancelled in between', async () => {
+    ddb
+      .on(TransactWriteCommand)
+      .rejectsOnce(
+        memberConditionFailed({
+          pk: `MEMBER#${MEMBER_ID}`,
+          sk: 'MEMBER',
+          id: MEMBER_ID,
+          status: 'active',
+          version: 1,
+          openOrderIds: new Set(['01JNQ8Z6Y2X3W4V5T6S7R8P001']),
+        }),
+      )
+      .resolves({});
+
+    const response = await placeOrder();
+
+    expect(response.statusCode).toBe(201);
+    expect(ddb).toHaveReceivedCommandTimes(TransactWriteCommand, 2);
   });
 });

@@ -5,6 +5,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { allCustomMatcher } from 'aws-sdk-client-mock-vitest';
 import type {} from 'aws-sdk-client-mock-vitest/extend';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { MAX_REPLAY_PROFILES } from '../../../lambdas/domain/members';
 import { handler } from '../../../lambdas/handlers/update-member';
 import { type ApiEventOptions, apiEvent, lambdaContext } from '../../helpers/api-events';
 import { expectProblem, headerOf, jsonBody } from '../../helpers/problem';
@@ -211,5 +212,91 @@ describe('update-member', () => {
 
     expectProblem(response, 400);
     expect(ddb).not.toHaveReceivedAnyCommand();
+  });
+
+  describe('with an Idempotency-Key', () => {
+    const NOW_SECONDS = NOW.getTime() / 1000;
+    const EXPIRES = NOW_SECONDS + 24 * 60 * 60;
+
+    /** Answers the record read with nothing and the member read with `member`. */
+    function storeHolds(member: Record<string, unknown>): void {
+      ddb.on(GetCommand).callsFake((input: { Key?: { pk?: string } }) => ({
+        Item: String(input.Key?.pk).startsWith('MEMBER#') ? member : undefined,
+      }));
+    }
+
+    it('keeps the answer personal fields on the member item by version, dropping expired ones, and none in the record', async () => {
+      storeHolds(
+        storedMember({
+          replayProfiles: {
+            '1': { email: 'old@example.com', name: 'Old', expiresAt: NOW_SECONDS - 1 },
+            '3': { email: 'ada@example.com', name: 'Ada', expiresAt: NOW_SECONDS + 60 },
+          },
+        }),
+      );
+      ddb.on(TransactWriteCommand).resolves({});
+
+      const response = await updateMember({ headers: { 'idempotency-key': 'patch-1' } });
+
+      expect(response.statusCode).toBe(200);
+      const items = ddb.commandCalls(TransactWriteCommand)[0]?.args[0].input.TransactItems ?? [];
+      expect(items[0]?.Update?.UpdateExpression).toContain('#replayProfiles = :replayProfiles');
+      expect(items[0]?.Update?.ExpressionAttributeValues?.[':replayProfiles']).toEqual({
+        '3': { email: 'ada@example.com', name: 'Ada', expiresAt: NOW_SECONDS + 60 },
+        '4': { email: 'ada@example.com', name: 'Ada Lovelace', expiresAt: EXPIRES },
+      });
+      const record = items.find((item) => String(item.Put?.Item?.pk).startsWith('IDEMPOTENCY#'))?.Put?.Item;
+      expect(record?.personal).toEqual({ memberId: MEMBER_ID, version: 4 });
+      expect(JSON.stringify(record)).not.toContain('Ada');
+      expect(JSON.stringify(record)).not.toContain('ada@example.com');
+    });
+
+    it('drops expired answers without a key and adds none', async () => {
+      storeHolds(
+        storedMember({
+          replayProfiles: { '1': { email: 'old@example.com', name: 'Old', expiresAt: NOW_SECONDS - 1 } },
+        }),
+      );
+      ddb.on(TransactWriteCommand).resolves({});
+
+      const response = await updateMember();
+
+      expect(response.statusCode).toBe(200);
+      const update = ddb.commandCalls(TransactWriteCommand)[0]?.args[0].input.TransactItems?.[0]?.Update;
+      expect(update?.UpdateExpression).toMatch(/ REMOVE #replayProfiles$/);
+    });
+
+    it('answers 429 with Retry-After, writing nothing, when the member holds the most stored answers', async () => {
+      const full = Object.fromEntries(
+        Array.from({ length: MAX_REPLAY_PROFILES }, (_, n) => [
+          String(n + 1),
+          { email: 'ada@example.com', name: 'Ada', expiresAt: NOW_SECONDS + 100 + n },
+        ]),
+      );
+      storeHolds(storedMember({ replayProfiles: full }));
+
+      const response = await updateMember({ headers: { 'idempotency-key': 'patch-2' } });
+
+      const problem = expectProblem(response, 429);
+      expect(problem.detail).toContain('without an Idempotency-Key');
+      expect(headerOf(response, 'retry-after')).toBe('101');
+      expect(ddb).not.toHaveReceivedCommand(TransactWriteCommand);
+    });
+
+    it('answers the update without a key even when the member holds the most stored answers', async () => {
+      const full = Object.fromEntries(
+        Array.from({ length: MAX_REPLAY_PROFILES }, (_, n) => [
+          String(n + 1),
+          { email: 'ada@example.com', name: 'Ada', expiresAt: NOW_SECONDS + 100 },
+        ]),
+      );
+      storeHolds(storedMember({ replayProfiles: full }));
+      ddb.on(TransactWriteCommand).resolves({});
+
+      const response = await updateMember();
+
+      expect(response.statusCode).toBe(200);
+      expect(jsonBody(response)).not.toHaveProperty('replayProfiles');
+    });
   });
 });

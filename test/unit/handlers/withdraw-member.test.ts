@@ -149,6 +149,9 @@ describe('withdraw-member', () => {
     });
     expect(memberUpdate?.UpdateExpression).toMatch(/ REMOVE .*#email/);
     expect(memberUpdate?.UpdateExpression).toMatch(/ REMOVE .*#name/);
+    // The personal fields of stored Idempotency-Key answers go with them.
+    expect(memberUpdate?.UpdateExpression).toMatch(/ REMOVE .*#replayProfiles/);
+    expect(memberUpdate?.ExpressionAttributeNames).toMatchObject({ '#replayProfiles': 'replayProfiles' });
     expect(memberUpdate?.ExpressionAttributeNames).toMatchObject({ '#email': 'email', '#name': 'name' });
     expect(items[1]?.Update).toMatchObject({
       Key: { pk: `ORDER#${orderId(1)}`, sk: 'ORDER' },

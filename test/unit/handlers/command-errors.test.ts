@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { RateLimitedError } from '../../../lambdas/domain/errors';
+import { WriteLimitError } from '../../../lambdas/outbox';
+import { toHttpError } from '../../../lambdas/shared/api';
+import { HttpError } from '../../../lambdas/shared/http';
+
+describe('toHttpError', () => {
+  it('answers a write DynamoDB refused for a limit (WriteLimitError) with 422 naming the write, not a 500', () => {
+    const error = new WriteLimitError([
+      { index: 0, label: 'member', kind: 'entity', code: 'ValidationError' },
+    ]);
+
+    const answer = toHttpError(error);
+
+    expect(answer).toBeInstanceOf(HttpError);
+    expect(answer).toMatchObject({ status: 422 });
+    expect((answer as HttpError).detail).toContain('member');
+    expect((answer as HttpError).detail).toContain('400 KB');
+    expect((answer as HttpError).detail).toContain('nothing was written');
+  });
+
+  it('answers a per-member rate limit with 429 and Retry-After', () => {
+    const answer = toHttpError(new RateLimitedError('too many stored answers', 42));
+
+    expect(answer).toMatchObject({ status: 429, extra: { headers: { 'retry-after': '42' } } });
+  });
+
+  it('leaves an unknown error a server fault', () => {
+    const error = new Error('boom');
+
+    expect(toHttpError(error)).toBe(error);
+  });
+});
