@@ -223,6 +223,17 @@ export function toHttpError(error: unknown): unknown {
       headers: { 'retry-after': '1' },
     });
   }
+  if (error instanceof TransactionInProgressError) {
+    // The writer already resent the transaction while DynamoDB reported it in
+    // progress; past that bound its outcome is unknown, so the client must not
+    // take it for a failure and write anew without a key.
+    return new HttpError(
+      503,
+      'Service Unavailable',
+      'the write is still in progress; retry with the same Idempotency-Key to learn its outcome',
+      { headers: { 'retry-after': '1' } },
+    );
+  }
   if (error instanceof RateLimitedError) {
     return new HttpError(429, 'Too Many Requests', error.message, {
       headers: { 'retry-after': String(error.retryAfterSeconds) },

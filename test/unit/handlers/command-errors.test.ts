@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { RateLimitedError } from '../../../lambdas/domain/errors';
-import { WriteLimitError } from '../../../lambdas/outbox';
+import { TransactionInProgressError, WriteLimitError } from '../../../lambdas/outbox';
 import { toHttpError } from '../../../lambdas/shared/api';
 import { HttpError } from '../../../lambdas/shared/http';
 
@@ -23,6 +23,13 @@ describe('toHttpError', () => {
     const answer = toHttpError(new RateLimitedError('too many stored answers', 42));
 
     expect(answer).toMatchObject({ status: 429, extra: { headers: { 'retry-after': '42' } } });
+  });
+
+  it('answers a transaction DynamoDB still reports in progress with 503 and Retry-After, not a bare 500', () => {
+    const answer = toHttpError(new TransactionInProgressError('still in progress after 8 attempts'));
+
+    expect(answer).toMatchObject({ status: 503, extra: { headers: { 'retry-after': '1' } } });
+    expect((answer as HttpError).detail).toContain('Idempotency-Key');
   });
 
   it('leaves an unknown error a server fault', () => {
