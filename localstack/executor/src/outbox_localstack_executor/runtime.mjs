@@ -47,7 +47,10 @@ function errorPayload(error) {
   return JSON.stringify({
     errorType: failure.name || 'Error',
     errorMessage: failure.message,
-    stackTrace: (failure.stack ?? '').split('\n').slice(1).map((line) => line.trim()),
+    stackTrace: (failure.stack ?? '')
+      .split('\n')
+      .slice(1)
+      .map((line) => line.trim()),
   });
 }
 
