@@ -19,9 +19,20 @@ JAVA_MIN=17
 say() { echo "localstack setup: $*"; }
 fail() { echo "localstack setup: error: $*" >&2; exit 1; }
 
+# pip, without the warnings about unreachable local index folders some pip configurations name.
+pip_install() {
+  local statuses
+  set +e
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$@" 2>&1 |
+    grep -v "is ignored: it is neither a file nor a directory"
+  statuses=("${PIPESTATUS[@]}")
+  set -e
+  return "${statuses[0]}"
+}
+
 is_python_313() { [ -n "$1" ] && "$1" -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 13) else 1)' >/dev/null 2>&1; }
 
-# Python 3.13: LOCALSTACK_PYTHON, then python3.13 on PATH, then a pyenv 3.13.
+# Python 3.13: LOCALSTACK_PYTHON, then python3.13 on PATH, then a pyenv-installed 3.13.
 find_python() {
   if [ -n "${LOCALSTACK_PYTHON:-}" ]; then
     is_python_313 "$LOCALSTACK_PYTHON" || fail "LOCALSTACK_PYTHON=$LOCALSTACK_PYTHON is not a Python 3.13"
@@ -32,14 +43,15 @@ find_python() {
     command -v python3.13
     return
   fi
-  if command -v pyenv >/dev/null 2>&1; then
-    local version
-    version=$(pyenv versions --bare 2>/dev/null | grep -E '^3\.13(\.[0-9]+)?$' | sort -V | tail -n 1 || true)
-    if [ -n "$version" ] && is_python_313 "$(pyenv root)/versions/$version/bin/python3.13"; then
-      echo "$(pyenv root)/versions/$version/bin/python3.13"
+  # pyenv's shim refuses a version that is not selected, so look in its versions folder directly.
+  local root candidate
+  root=$(pyenv root 2>/dev/null || echo "${PYENV_ROOT:-$HOME/.pyenv}")
+  for candidate in $(ls -d "$root"/versions/3.13* 2>/dev/null | sort -V -r); do
+    if is_python_313 "$candidate/bin/python3.13"; then
+      echo "$candidate/bin/python3.13"
       return
     fi
-  fi
+  done
   echo ""
 }
 
@@ -86,11 +98,9 @@ else
     "$python" -m venv "$VENV"
   fi
   say "installing localstack-core and its pins (about 2 minutes the first time)"
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
-    -r localstack/requirements.txt -c localstack/constraints.txt
+  pip_install -r localstack/requirements.txt -c localstack/constraints.txt
   # From the repository, no build isolation: nothing is fetched to build it.
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps \
-    --force-reinstall ./localstack/executor
+  pip_install --no-build-isolation --no-deps --force-reinstall ./localstack/executor
   rm -rf localstack/executor/build
   echo "$stamp" >"$VENV/.outbox-stamp"
 fi

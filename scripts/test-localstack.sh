@@ -17,6 +17,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Everything runs inside main, so bash has read the whole file before it starts:
+# editing the script while a run is going cannot change that run.
+main() {
+
 say() { echo "test:localstack: $*"; }
 fail() { echo "test:localstack: error: $*" >&2; exit 2; }
 
@@ -37,10 +41,11 @@ fi
 mkdir -p .localstack
 run_dir=$(mktemp -d "$PWD/.localstack/run.XXXXXX")
 groups=()
+group_names=()
 container=""
 status_file="$run_dir/status"
 
-# Ends every process group this script started (TERM, then KILL after 10 s), and
+# Ends every process group this script started (TERM, then KILL after 15 s), and
 # anything still running from this run's folder (DynamoDB Local is started by
 # LocalStack in a session of its own; it also exits by itself when LocalStack goes).
 cleanup() {
@@ -50,11 +55,17 @@ cleanup() {
     say "KEEP_LOCALSTACK=1: LocalStack stays up at $AWS_ENDPOINT_URL; stop it with: kill -- -${groups[0]:-?}"
     exit "$code"
   fi
+  local index
   for group in "${groups[@]}"; do kill -TERM -- "-$group" 2>/dev/null || true; done
-  local deadline=$((SECONDS + 10))
-  for group in "${groups[@]}"; do
+  local deadline=$((SECONDS + 15))
+  for index in "${!groups[@]}"; do
+    group=${groups[$index]}
     while kill -0 -- "-$group" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
-    kill -KILL -- "-$group" 2>/dev/null || true
+    if kill -0 -- "-$group" 2>/dev/null; then
+      say "${group_names[$index]} did not stop within 15 s of SIGTERM; killing it"
+      kill -KILL -- "-$group" 2>/dev/null || true
+    fi
+    wait "$group" 2>/dev/null || true
   done
   local left
   left=$(pgrep -f -- "$run_dir" 2>/dev/null || true)
@@ -88,6 +99,7 @@ start_group() {
   setsid "$@" >"$run_dir/$name.log" 2>&1 </dev/null &
   last_pid=$!
   groups+=("$last_pid")
+  group_names+=("$name")
 }
 
 # Waits until "$2" answers (curl), while process $1 lives; $3 seconds at most.
@@ -103,7 +115,9 @@ wait_for() {
 
 vitest_env=()
 if [ "$mode" = host ]; then
+  setup_started=$SECONDS
   bash localstack/setup.sh
+  say "set-up took $((SECONDS - setup_started)) s"
   venv=.localstack/venv
   [ -x .venv/bin/python ] || fail "the project's .venv with moto is missing; run npm run setup"
 
@@ -148,7 +162,9 @@ if [ "$mode" = host ]; then
     OUTBOX_EXECUTOR_ENV_AWS_ENDPOINT_URL_SESV2="$E2E_MOTO_ENDPOINT" \
     OUTBOX_EXECUTOR_ENV_EVENTBRIDGE_ENDPOINT="$E2E_FAULT_PROXY" \
     "$venv/bin/python" -m localstack.runtime.main
+  localstack_started=$SECONDS
   wait_for "$last_pid" "$AWS_ENDPOINT_URL/_localstack/health" 120 localstack
+  say "LocalStack answers after $((SECONDS - localstack_started)) s"
   vitest_env=(E2E_LOCALSTACK_MODE=host)
 else
   export AWS_ENDPOINT_URL=${AWS_ENDPOINT_URL:-http://localhost.localstack.cloud:4566}
@@ -178,4 +194,9 @@ npx cdklocal deploy "$E2E_STACK" -c stage=dev --require-approval never --output 
   { tail -n 60 "$run_dir/deploy.log" >&2; fail "cdklocal deploy failed"; }
 say "deployed in $(($(date +%s) - deploy_started)) s"
 
+tests_started=$SECONDS
 env "${vitest_env[@]}" E2E_TARGET=localstack npx vitest run --config localstack/vitest.config.ts
+say "the suite took $((SECONDS - tests_started)) s"
+}
+
+main "$@"
