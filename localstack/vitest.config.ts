@@ -29,7 +29,8 @@ export default defineConfig({
       POWERTOOLS_TRACE_ENABLED: 'false',
     },
     testTimeout: 180_000,
-    hookTimeout: 240_000,
+    // The consumers' hook may wait out a deferred message's visibility timeout (about a minute) twice.
+    hookTimeout: 300_000,
     // One stack, one tap queue: files run one after another, in the order above.
     fileParallelism: false,
     sequence: { shuffle: false },

@@ -187,9 +187,12 @@ fi
 export AWS_ENDPOINT_URL_S3=$AWS_ENDPOINT_URL AWS_S3_FORCE_PATH_STYLE=1
 say "bootstrap and deploy of $E2E_STACK with cdklocal"
 deploy_started=$(date +%s)
-npx cdklocal bootstrap -c stage=dev --output "$run_dir/cdk.out" >"$run_dir/bootstrap.log" 2>&1 ||
+# The environment named, so bootstrap does not synthesize (and bundle) the app first;
+# one cloud assembly folder for all runs, so an unchanged function is not bundled again.
+# LocalStack puts the access key "test" in account 000000000000.
+npx cdklocal bootstrap "aws://000000000000/$AWS_REGION" >"$run_dir/bootstrap.log" 2>&1 ||
   { tail -n 40 "$run_dir/bootstrap.log" >&2; fail "cdklocal bootstrap failed"; }
-npx cdklocal deploy "$E2E_STACK" -c stage=dev --require-approval never --output "$run_dir/cdk.out" \
+npx cdklocal deploy "$E2E_STACK" -c stage=dev --require-approval never --output .localstack/cdk.out \
   --outputs-file "$run_dir/outputs.json" >"$run_dir/deploy.log" 2>&1 ||
   { tail -n 60 "$run_dir/deploy.log" >&2; fail "cdklocal deploy failed"; }
 say "deployed in $(($(date +%s) - deploy_started)) s"

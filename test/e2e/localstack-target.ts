@@ -90,6 +90,18 @@ async function queuesAreEmpty(sqs: SQSClient, queueUrls: readonly string[]): Pro
   return counts.every((count) => count === 0);
 }
 
+async function longestVisibilityTimeoutMs(sqs: SQSClient, queueUrls: readonly string[]): Promise<number> {
+  const timeouts = await Promise.all(
+    queueUrls.map(async (queueUrl) => {
+      const output = await sqs.send(
+        new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['VisibilityTimeout'] }),
+      );
+      return Number(output.Attributes?.VisibilityTimeout ?? 30) * 1000;
+    }),
+  );
+  return Math.max(30_000, ...timeouts);
+}
+
 /** Resolves once `read` returned the same value `times` polls in a row (the thing it watches is quiet). */
 async function quiet(read: () => Promise<string> | string, what: string, times = 4): Promise<void> {
   let last: string | undefined;
@@ -177,8 +189,9 @@ export async function openLocalStack(): Promise<E2eTarget> {
         }
       : {}),
     consumersIdle: async () => {
+      // A message a consumer defers or fails comes back only after its queue's visibility timeout.
       await pollUntil(() => queuesAreEmpty(clients.sqs, consumerQueueUrls), {
-        timeoutMs: 60_000,
+        timeoutMs: 2 * (await longestVisibilityTimeoutMs(clients.sqs, consumerQueueUrls)) + 30_000,
         intervalMs: 250,
         what: 'every consumer queue to be empty',
       });

@@ -196,6 +196,19 @@ def test_journals_each_invocation_when_asked(write_function, start_executor, tmp
     assert entry["result"] == {"batchItemFailures": [{"itemIdentifier": "42"}]}
     assert entry["isError"] is False
     assert entry["endedAt"] >= entry["startedAt"]
+    assert "logs" in entry  # a batch with failures keeps what the function printed
+
+
+def test_journals_no_logs_for_an_invocation_that_succeeded(write_function, start_executor, tmp_path, monkeypatch):
+    journal = tmp_path / "journal.jsonl"
+    monkeypatch.setenv(JOURNAL_ENV, str(journal))
+    executor = start_executor(function_version(write_function("export const handler = async () => ({ ok: 1 });")))
+
+    executor.invoke(payload({}))
+
+    [entry] = [json.loads(line) for line in journal.read_text().splitlines()]
+    assert entry["result"] == {"ok": 1}
+    assert "logs" not in entry
 
 
 def test_passes_only_prefixed_variables_on_without_their_prefix():

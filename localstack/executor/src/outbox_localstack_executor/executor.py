@@ -65,6 +65,8 @@ JOURNAL_ENV = "OUTBOX_EXECUTOR_JOURNAL"
 HOST_VARIABLES = ("PATH", "LANG", "TMPDIR")
 #: Seconds between SIGTERM and SIGKILL when an environment stops.
 STOP_GRACE_SECONDS = 2.0
+#: Most characters of a failed invocation's logs kept in its journal entry.
+JOURNAL_LOG_LIMIT = 8 * 1024
 #: Most bytes of process output kept for ``get_logs``.
 LOG_LIMIT = 256 * 1024
 
@@ -281,6 +283,9 @@ class ProcessRuntimeExecutor(RuntimeExecutor):
     def _journal(self, payload: dict[str, str], result: InvocationResult, started: float) -> None:
         if not os.environ.get(JOURNAL_ENV):
             return
+        result_payload = _parsed(result.payload)
+        failures = result_payload.get("batchItemFailures") if isinstance(result_payload, dict) else None
+        failed = result.is_error or bool(failures)
         write_journal(
             {
                 "function": self.function_version.id.function_name,
@@ -289,7 +294,9 @@ class ProcessRuntimeExecutor(RuntimeExecutor):
                 "endedAt": time.time(),
                 "event": _parsed(payload.get("payload")),
                 "isError": result.is_error,
-                "result": _parsed(result.payload),
+                "result": result_payload,
+                # What the function printed, for the failed ones only: enough to tell why.
+                **({"logs": (result.logs or "")[-JOURNAL_LOG_LIMIT:]} if failed else {}),
             }
         )
 
