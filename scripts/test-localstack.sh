@@ -52,7 +52,9 @@ cleanup() {
   local code=$?
   trap - EXIT INT TERM
   if [ "${KEEP_LOCALSTACK:-}" = 1 ] && [ "$code" = 0 ]; then
-    say "KEEP_LOCALSTACK=1: LocalStack stays up at $AWS_ENDPOINT_URL; stop it with: kill -- -${groups[0]:-?}"
+    local stop=""
+    for group in "${groups[@]}"; do stop="$stop -$group"; done
+    say "KEEP_LOCALSTACK=1: LocalStack stays up at $AWS_ENDPOINT_URL (logs in $run_dir); stop everything with: kill --$stop"
     exit "$code"
   fi
   local index
@@ -202,4 +204,4 @@ env "${vitest_env[@]}" E2E_TARGET=localstack npx vitest run --config localstack/
 say "the suite took $((SECONDS - tests_started)) s"
 }
 
-main "$@"
+main "$@"; exit
