@@ -13,6 +13,7 @@
  * invocation journal. Host mode only: the proxy and the journal are there.
  */
 import { randomUUID } from 'node:crypto';
+import { DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { ulid } from 'ulid';
@@ -136,7 +137,6 @@ beforeAll(async () => {
 });
 
 async function poisonQueue(): Promise<string> {
-  const { DescribeStacksCommand } = await import('@aws-sdk/client-cloudformation');
   const stacks = await localStackClients().cloudFormation.send(
     new DescribeStacksCommand({ StackName: process.env.E2E_STACK ?? 'Outbox-dev' }),
   );
