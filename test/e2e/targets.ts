@@ -2,7 +2,9 @@
  * Where the end-to-end suite runs. One suite body, three targets:
  * - `local` (default): the local runtime in this process, on the servers the
  *   global setup started;
- * - `localstack`: the stack deployed with cdklocal (`npm run test:localstack`);
+ * - `localstack`: the stack deployed with cdklocal (`npm run test:localstack`),
+ *   through LocalStack's APIs; the API through a stand-in that invokes its
+ *   functions, as LocalStack has no API Gateway v2 (./localstack-target.ts);
  * - `aws`: a deployed stack, found through its CloudFormation outputs.
  * Choose with E2E_TARGET; E2E_STACK names the stack (default `Outbox-dev`).
  */
@@ -61,7 +63,9 @@ export function targetName(): TargetName {
 /** Opens the target the environment names. */
 export async function openTarget(): Promise<E2eTarget> {
   const name = targetName();
-  return name === 'local' ? openLocal() : openDeployed(name);
+  if (name === 'local') return openLocal();
+  if (name === 'localstack') return (await import('./localstack-target')).openLocalStack();
+  return openDeployed();
 }
 
 async function send(
@@ -134,14 +138,10 @@ async function openLocal(): Promise<E2eTarget> {
   };
 }
 
-async function openDeployed(name: 'localstack' | 'aws'): Promise<E2eTarget> {
+async function openDeployed(): Promise<E2eTarget> {
   const stackName = process.env.E2E_STACK ?? 'Outbox-dev';
-  const endpoint =
-    name === 'localstack'
-      ? (process.env.AWS_ENDPOINT_URL ?? 'http://localhost.localstack.cloud:4566')
-      : undefined;
   const region = process.env.AWS_REGION ?? 'us-east-1';
-  const config = { region, ...(endpoint ? { endpoint } : {}) };
+  const config = { region };
   const stacks = await new CloudFormationClient(config).send(
     new DescribeStacksCommand({ StackName: stackName }),
   );
@@ -157,7 +157,7 @@ async function openDeployed(name: 'localstack' | 'aws'): Promise<E2eTarget> {
   const credentials = fromNodeProviderChain();
   const signer = new SignatureV4({ service: 'execute-api', region, credentials, sha256: Sha256 });
   return {
-    name,
+    name: 'aws',
     apiUrl,
     tableName: output('TableName'),
     db: createDocumentClient(new DynamoDBClient(config)),
