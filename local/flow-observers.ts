@@ -80,6 +80,11 @@ function dataField(data: unknown): { data?: string } {
   return { data: json.length > MAX_DATA_CHARS ? `${json.slice(0, MAX_DATA_CHARS - 1)}…` : json };
 }
 
+function validTime(iso: string | undefined): { at?: string } {
+  const time = iso ? Date.parse(iso) : Number.NaN;
+  return Number.isFinite(time) ? { at: new Date(time).toISOString() } : {};
+}
+
 function keyId(key: TableKey): string {
   return `${key.pk} ${key.sk}`;
 }
@@ -124,7 +129,13 @@ export function observeRelay(invoke: StreamInvoke, options: RelayObserverOptions
       batch.set(keyId(key), { key, fields });
       if (!lastState.has(fields.eventId)) {
         lastState.set(fields.eventId, 'committed');
-        options.feed.add({ stage: 'committed', ...fields, ...dataField(source.data) });
+        // Its time is the commit's (occurredAt), not when the stream showed it.
+        options.feed.add({
+          stage: 'committed',
+          ...fields,
+          ...dataField(source.data),
+          ...validTime(fields.occurredAt),
+        });
       }
     }
     try {
@@ -180,6 +191,8 @@ async function recordOutcomes(
         stage: 'published',
         ...fields,
         by: 'relay',
+        // The delivered-mark's time: a consumer may have had the event before this read-back.
+        ...validTime(deliveredAt),
         ...(latencyMs === undefined ? {} : { latencyMs }),
       });
     } else if (failedAt) {

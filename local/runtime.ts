@@ -361,6 +361,8 @@ export function functionEnvironment(
     AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(definition.memorySize),
     AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${definition.functionName}`,
     AWS_LAMBDA_LOG_STREAM_NAME: 'local',
+    // Powertools reports cold starts only for on-demand environments.
+    AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
     TZ: 'UTC',
     ...(process.env.PATH ? { PATH: process.env.PATH } : {}),
     // Local only: DynamoDB Local, and moto for EventBridge, SQS and SES; no X-Ray daemon runs here.

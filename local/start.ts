@@ -53,8 +53,11 @@ const runtime = await startLocalRuntime({
     if (echoLogs) console.log(`[${fn.handlerName}] ${printable(line)}`);
   },
 });
+logFiles.open(runtime.functions);
 console.log(`
-Outbox is running.
+Outbox is running, on Node ${process.version}${
+  process.versions.node.startsWith('24.') ? '' : ' (the project is built for Node 24: run npm run setup)'
+}.
   API      ${runtime.apiUrl}
   console  ${runtime.consoleUrl}   (open it in a browser: the events as they flow)
   table    ${runtime.tableName} (DynamoDB Local ${runtime.dynamoDbEndpoint})

@@ -82,6 +82,11 @@ export class FunctionLogFiles {
     mkdirSync(dir, { recursive: true });
   }
 
+  /** Starts an empty file for each function, so every function's log is where the banner says. */
+  open(functions: readonly LocalFunctionDefinition[]): void {
+    for (const fn of functions) this.stream(fn);
+  }
+
   /** The file a function's lines go to. */
   fileOf(fn: LocalFunctionDefinition): string {
     return join(this.dir, `${fn.handlerName}.log`);
@@ -89,12 +94,16 @@ export class FunctionLogFiles {
 
   /** Appends one line of a function's output. */
   write(fn: LocalFunctionDefinition, line: string): void {
+    this.stream(fn).write(`${line}\n`);
+  }
+
+  private stream(fn: LocalFunctionDefinition): WriteStream {
     let file = this.files.get(fn.handlerName);
     if (!file) {
       file = createWriteStream(this.fileOf(fn), { flags: 'w' });
       this.files.set(fn.handlerName, file);
     }
-    file.write(`${line}\n`);
+    return file;
   }
 
   /** Flushes and closes every file. */
