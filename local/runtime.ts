@@ -263,7 +263,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       ? messaging.queues.get(mapping.onFailureLogicalId)
       : undefined;
     if (onFailure) watchedQueues.push({ label: 'on-failure', url: onFailure.url });
-    watchedQueues.push({ label: 'poison', url: poisonQueueUrl });
+    watchedQueues.push({ label: 'poison queue', url: poisonQueueUrl });
     for (const id of deadLetterQueueIds(template)) {
       const queue = messaging.queues.get(id);
       if (queue)
