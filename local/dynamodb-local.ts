@@ -119,7 +119,8 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
       region: 'us-east-1',
       credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
       maxAttempts: 1,
-      requestHandler: { connectionTimeout: 1_000, requestTimeout: 2_000 },
+      // A probe that times out is "not ready yet", an error: not a warning on the terminal.
+      requestHandler: { connectionTimeout: 1_000, requestTimeout: 2_000, throwOnRequestTimeout: true },
     });
     const args = [
       '-cp',

@@ -15,7 +15,8 @@ import { localContext } from './lambda-context';
 /** API Gateway refuses payloads over 10 MB before any Lambda runs. */
 const MAX_PAYLOAD_BYTES = 10 * 1024 * 1024;
 
-type ApiHandler = (
+/** A Lambda handler for API Gateway v2 events. */
+export type ApiHandler = (
   event: APIGatewayProxyEventV2,
   context: Context,
 ) => Promise<APIGatewayProxyStructuredResultV2>;
@@ -40,7 +41,10 @@ async function loadHandler(route: ApiRoute): Promise<ApiHandler> {
   return module.handler;
 }
 
-async function compile(route: ApiRoute): Promise<CompiledRoute> {
+async function compile(
+  route: ApiRoute,
+  handlerFor: (route: ApiRoute) => ApiHandler | Promise<ApiHandler>,
+): Promise<CompiledRoute> {
   const [method = '', path = ''] = route.routeKey.split(' ');
   const parameterNames: string[] = [];
   const source = path.replace(/\{([^/}]+)\}/g, (_match, name: string) => {
@@ -52,7 +56,7 @@ async function compile(route: ApiRoute): Promise<CompiledRoute> {
     method,
     pattern: new RegExp(`^${source}$`),
     parameterNames,
-    handler: await loadHandler(route),
+    handler: await handlerFor(route),
   };
 }
 
@@ -150,13 +154,25 @@ function gatewayError(response: ServerResponse, status: number, message: string)
   response.end(JSON.stringify({ message }));
 }
 
-/**
- * Starts the local API on 127.0.0.1. Handler modules are imported here, so the
- * environment they read at cold start (TABLE_NAME, endpoints) must be set first.
- */
-export async function startLocalApi(options: { port?: number; host?: string } = {}): Promise<LocalApi> {
-  const routes = await Promise.all(API_ROUTES.map(compile));
-  const fallback = await loadHandler(FALLBACK_ROUTE);
+/** Options of {@link startLocalApi}. */
+export interface LocalApiOptions {
+  /** @default 0 (a free port) */
+  readonly port?: number;
+  /** @default '127.0.0.1' */
+  readonly host?: string;
+  /**
+   * The function serving a route (the local runtime runs each in its own
+   * environment). By default the handler module is imported into this process,
+   * so the environment it reads at cold start (TABLE_NAME, endpoints) must be set first.
+   */
+  readonly handlerFor?: (route: ApiRoute) => ApiHandler | Promise<ApiHandler>;
+}
+
+/** Starts the local API on 127.0.0.1. */
+export async function startLocalApi(options: LocalApiOptions = {}): Promise<LocalApi> {
+  const handlerFor = options.handlerFor ?? loadHandler;
+  const routes = await Promise.all(API_ROUTES.map((route) => compile(route, handlerFor)));
+  const fallback = await handlerFor(FALLBACK_ROUTE);
 
   const server: Server = createServer(async (request, response) => {
     try {

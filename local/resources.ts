@@ -954,3 +954,100 @@ export function eventSourceMappings(template: CfnTemplate): EventSourceMappingIn
     };
   });
 }
+
+/** Metadata key naming a function's handler file (`ServiceFunction` sets it on every function). */
+export const HANDLER_METADATA = 'Outbox::Handler';
+const HANDLER_FILE_PATTERN = /^[a-z][a-z0-9-]*$/;
+
+/** A Lambda function of the template, as the local runtime runs it. */
+export interface LocalFunctionDefinition {
+  readonly logicalId: string;
+  /** The function's local name (`<namespace>-<logical id>`, as a Ref to it resolves). */
+  readonly functionName: string;
+  readonly functionArn: string;
+  /** File name, without extension, in lambdas/handlers/. */
+  readonly handlerName: string;
+  /** Its `Environment.Variables`, every reference resolved to the local resource. */
+  readonly environment: Readonly<Record<string, string>>;
+  readonly timeoutSeconds: number;
+  readonly memorySize: number;
+}
+
+/** The resources created locally, by logical id, that function variables may refer to. */
+export interface CreatedResources {
+  readonly tables: ReadonlyMap<string, string>;
+  readonly messaging: LocalMessaging;
+}
+
+/**
+ * The template's functions that name their handler file (metadata
+ * {@link HANDLER_METADATA}), with their environment resolved against what was
+ * created locally: a `Ref` to the table is its local name, to a queue its
+ * URL, to a bus its name. Each function then gets the environment its stack
+ * definition gives it, as in Lambda.
+ */
+export function localFunctions(
+  template: CfnTemplate,
+  created: CreatedResources,
+  options: NamingOptions = {},
+): LocalFunctionDefinition[] {
+  const namespace = options.namespace ?? DEFAULT_NAMESPACE;
+  const resources = placeholders(template, namespace);
+  for (const [logicalId, name] of created.tables) {
+    resources.set(logicalId, { ref: name, attributes: { Arn: arn('dynamodb', `table/${name}`) } });
+  }
+  for (const [logicalId, queue] of created.messaging.queues) {
+    resources.set(logicalId, {
+      ref: queue.url,
+      attributes: { Arn: queue.arn, QueueUrl: queue.url, QueueName: queue.name },
+    });
+  }
+  for (const [logicalId, bus] of created.messaging.buses) {
+    resources.set(logicalId, { ref: bus.name, attributes: { Arn: bus.arn, Name: bus.name } });
+  }
+  const context = localResolveContext(namespace, resources);
+  return findResources(template, 'AWS::Lambda::Function').flatMap(({ logicalId, resource }) => {
+    const handlerName = resource.Metadata?.[HANDLER_METADATA];
+    if (typeof handlerName !== 'string' || !HANDLER_FILE_PATTERN.test(handlerName)) return [];
+    const properties = resource.Properties ?? {};
+    const variables = resolve(
+      isRecord(properties.Environment) ? properties.Environment.Variables : {},
+      context,
+    );
+    const environment: Record<string, string> = {};
+    for (const [name, value] of Object.entries(isRecord(variables) ? variables : {})) {
+      environment[name] = asText(value, `${logicalId} variable ${name}`);
+    }
+    const functionName = localName(namespace, logicalId, undefined, FUNCTION_NAME_RULE);
+    return [
+      {
+        logicalId,
+        functionName,
+        functionArn: arn('lambda', `function:${functionName}`),
+        handlerName,
+        environment,
+        timeoutSeconds: numberProperty(properties.Timeout, `${logicalId} Timeout`) ?? 3,
+        memorySize: numberProperty(properties.MemorySize, `${logicalId} MemorySize`) ?? 128,
+      },
+    ];
+  });
+}
+
+/** Logical ids of the queues that are dead-letter queues: a queue's RedrivePolicy or a rule target's DeadLetterConfig. */
+export function deadLetterQueueIds(template: CfnTemplate): string[] {
+  const ids = new Set<string>();
+  for (const { resource } of findResources(template, 'AWS::SQS::Queue')) {
+    const redrive = resource.Properties?.RedrivePolicy;
+    const id = isRecord(redrive) ? referencedLogicalId(redrive.deadLetterTargetArn) : undefined;
+    if (id) ids.add(id);
+  }
+  for (const { resource } of findResources(template, 'AWS::Events::Rule')) {
+    const targets = resource.Properties?.Targets;
+    for (const target of Array.isArray(targets) ? targets : []) {
+      const config = isRecord(target) ? target.DeadLetterConfig : undefined;
+      const id = isRecord(config) ? referencedLogicalId(config.Arn) : undefined;
+      if (id) ids.add(id);
+    }
+  }
+  return [...ids];
+}

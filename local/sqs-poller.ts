@@ -61,6 +61,10 @@ export interface SqsPollerOptions {
   readonly maxConcurrency?: number;
   /** The function's name in the context. @default 'local-sqs-consumer' */
   readonly functionName?: string;
+  /** The function's ARN in the context. @default `arn:aws:lambda:us-east-1:123456789012:function:<functionName>` */
+  readonly functionArn?: string;
+  /** The function's memory in the context. @default '512' */
+  readonly memoryLimitInMB?: string;
   /** The function's timeout: the context's remaining time starts there. @default 30_000 */
   readonly functionTimeoutMs?: number;
   /** Long-poll wait per ReceiveMessage (1 to 20); stop() cuts it short. @default 1 */
@@ -224,7 +228,8 @@ export function startSqsPoller(options: SqsPollerOptions): SqsPoller {
 
   const context = (): Context =>
     localContext(functionName, functionTimeoutMs, {
-      functionArn: `arn:aws:lambda:${REGION}:123456789012:function:${functionName}`,
+      functionArn: options.functionArn ?? `arn:aws:lambda:${REGION}:123456789012:function:${functionName}`,
+      ...(options.memoryLimitInMB ? { memoryLimitInMB: options.memoryLimitInMB } : {}),
     });
 
   const deliver = async (messages: readonly Message[]): Promise<void> => {

