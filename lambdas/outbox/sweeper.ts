@@ -59,7 +59,7 @@ import {
   SK,
   type TableKey,
 } from './keys';
-import { type MarkerOptions, markDelivered, markFailed } from './marker';
+import { DeliveredMarks, type MarkerOptions, markFailed } from './marker';
 import { eventUnit, type PoisonEvent, parkPoison, rejectedPoison } from './poison';
 import { type PublishFailure, publishEntries, type RetryPolicy } from './publisher';
 import {
@@ -536,6 +536,10 @@ interface Work extends ChunkUnit {
 /** Mutable state of one republish call. */
 interface Progress {
   readonly published: TableKey[];
+  /** Delivered marks in flight, started chunk by chunk. */
+  readonly marks: DeliveredMarks;
+  /** Published events whose mark was not started: the invocation was nearly out of time. */
+  unmarked: number;
   /** Aggregates stopped so far; shared across the pages of a sweep. */
   readonly stopped: Map<string, StoppedAggregate>;
   /** Aggregates stopped by this call. */
@@ -575,6 +579,8 @@ class Republisher {
     const works = this.prepare(entries, stopped);
     const progress: Progress = {
       published: [],
+      marks: new DeliveredMarks(this.marker),
+      unmarked: 0,
       stopped,
       stoppedNow: [],
       poisoned: 0,
@@ -589,7 +595,7 @@ class Republisher {
       // A defect, not an AWS failure: its events stay pending for the next run.
       this.logger.error('republish stops: a chunk threw', { error });
     }
-    const markFailures = await this.markPublished(progress.published);
+    const markFailures = await this.settleMarks(progress);
     return {
       published: progress.published,
       poisoned: progress.poisoned,
@@ -650,18 +656,21 @@ class Republisher {
         { ...this.publishPolicy, client: this.options.eventBridge },
       );
       progress.retried += result.retried;
+      const delivered: TableKey[] = [];
       result.outcomes.forEach((outcome, index) => {
         const published = toPublish[index];
         if (!published) return;
         const { work, item } = published;
         if (outcome.status === 'published') {
           progress.published.push(work.key);
+          delivered.push(work.key);
         } else if (outcome.status === 'rejected') {
           toPark.push({ work, poison: rejectedPoison(outcome.code, outcome.message, work.key, item) });
         } else {
           this.stop(work, describeFailure(result.failure), progress);
         }
       });
+      this.startMarks(delivered, progress);
     }
     await Promise.all(toPark.map(({ work, poison }) => this.park(work, poison, progress)));
     return true;
@@ -697,23 +706,29 @@ class Republisher {
     this.logger.error('an aggregate stops: its later events wait for the next sweep', { ...stopped });
   }
 
-  /** Marks the published events delivered; returns how many marks did not happen. */
-  private async markPublished(published: readonly TableKey[]): Promise<number> {
-    if (published.length === 0) return 0;
+  /** Starts the delivered marks of a chunk's published events, which run while later chunks publish. */
+  private startMarks(keys: readonly TableKey[], progress: Progress): void {
+    if (keys.length === 0) return;
     if (this.remainingTimeMs() < MARK_RESERVE_MS) {
+      progress.unmarked += keys.length;
       this.logger.warn('delivered marks skipped: out of time; the next sweep sends these events again', {
-        items: published.length,
+        items: keys.length,
       });
-      return published.length;
+      return;
     }
-    const result = await markDelivered(published, this.marker);
+    progress.marks.start(keys);
+  }
+
+  /** Waits for every delivered mark started; returns how many marks did not happen. */
+  private async settleMarks(progress: Progress): Promise<number> {
+    const result = await progress.marks.settle();
     for (const failure of result.failures) {
       this.logger.error('could not mark an event delivered; the next sweep sends it again', {
         key: failure.key,
         error: failure.error,
       });
     }
-    return result.failures.length;
+    return progress.unmarked + result.failures.length;
   }
 }
 

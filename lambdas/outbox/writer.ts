@@ -84,6 +84,8 @@ export interface OutboxWriterOptions {
   readonly now?: () => Date;
   /** Event id factory. */
   readonly newEventId?: () => string;
+  /** Shards of the pending index, sized from the table's peak event rate (lib/outbox-table.ts). @default PENDING_SHARDS */
+  readonly pendingShards?: number;
 }
 
 const EVENT_TYPE_PATTERN = /^[A-Za-z][A-Za-z0-9.]{0,127}$/;
@@ -166,7 +168,13 @@ export class OutboxWriter {
       correlationId: event.correlationId ?? eventId,
       data: event.data,
       ...(event.traceHeader ? { traceHeader: event.traceHeader } : {}),
-      ...pendingKeys(event.aggregateType, event.aggregateId, event.sequence, occurredAt),
+      ...pendingKeys(
+        event.aggregateType,
+        event.aggregateId,
+        event.sequence,
+        occurredAt,
+        this.options.pendingShards,
+      ),
     };
     const entrySize = putEventsEntrySize(toPutEventsEntry(item, this.options.eventBusName ?? 'default'));
     if (entrySize > MAX_PUT_EVENTS_BYTES) {
