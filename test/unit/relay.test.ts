@@ -528,7 +528,7 @@ describe('relay', () => {
 
     it('leaves the other marks alone when one item is gone or keeps conflicting', async () => {
       const items = [1, 2, 3].map((id) => outboxItem({ aggregateId: id }));
-      const codes = new Map([
+      const codes = new Map<unknown, string>([
         [items[1]?.pk, 'ConditionalCheckFailed'],
         [items[2]?.pk, 'TransactionConflict'],
       ]);
