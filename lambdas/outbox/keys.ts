@@ -14,8 +14,13 @@ export const SK = 'sk';
 /** Attribute names of the sparse pending index (present only while an event is undelivered). */
 export const PENDING_PK = 'pendingPk';
 export const PENDING_SK = 'pendingSk';
-/** Name of the sparse global secondary index over undelivered outbox items. */
-export const PENDING_INDEX = 'pending';
+/**
+ * Name of the sparse global secondary index over undelivered outbox items.
+ * Earlier versions called it `pending` and projected every attribute; a new
+ * name lets a deployment add the lean index before dropping the old one
+ * (README "Migrating the pending index").
+ */
+export const PENDING_INDEX = 'pendingEvents';
 /**
  * Default number of shards of the pending index's partition key. The index's
  * sort key grows with time, so DynamoDB cannot split a shard: each takes
@@ -125,7 +130,13 @@ export function previousOutboxKey(key: TableKey): TableKey | undefined {
 }
 
 /** The pending-index shard of an aggregate: stable, so one aggregate's pending events share a shard. */
-export function pendingShard(aggregateId: string, shards: number = PENDING_SHARDS): number {
+export function pendingShard(aggregateId: string): number {
+  return pendingShardOf(aggregateId, PENDING_SHARDS);
+}
+
+/** {@link pendingShard} for an index of `shards` shards. */
+export function pendingShardOf(aggregateId: string, shards: number): number {
+  if (!Number.isSafeInteger(shards) || shards < 1) throw new InvalidKeyPartError('pendingShards', shards);
   const digest = createHash('sha256').update(aggregateId).digest();
   return digest.readUInt32BE(0) % shards;
 }
@@ -151,7 +162,7 @@ export function pendingKeys(
 ): { pendingPk: string; pendingSk: string } {
   const key = outboxKey(aggregateType, aggregateId, sequence);
   return {
-    pendingPk: pendingPartition(pendingShard(aggregateId, shards), shards),
+    pendingPk: pendingPartition(pendingShardOf(aggregateId, shards), shards),
     pendingSk: `${occurredAt}#${key.pk}#${formatSequence(sequence)}`,
   };
 }
