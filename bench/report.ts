@@ -4,6 +4,7 @@
  * never asserted: a miss is explained with the numbers that cause it.
  */
 import type { BundleResult } from './bundles';
+import type { CostResult } from './cost';
 import type { EndToEndResult } from './end-to-end';
 import type { LatencyModel } from './latency-clients';
 import type { CpuResult, PlanAnalysis, ThroughputResult } from './relay-bench';
@@ -74,6 +75,7 @@ export interface BenchResults {
   readonly bundles?: readonly BundleResult[];
   readonly writePath?: WritePathResult;
   readonly endToEnd?: EndToEndResult;
+  readonly cost?: CostResult;
   /** Parts that failed, with the error; the run exits non-zero when any did. */
   readonly errors: Record<string, string>;
   /** Wall time of each part, in seconds. */

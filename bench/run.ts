@@ -19,8 +19,9 @@ import { type CfnTemplate, synthTemplate } from '../local/synth';
 import { type BundleResult, measureBundles } from './bundles';
 import { renderThroughputChart } from './chart';
 import { runInChild } from './child';
+import { type CostResult, measureCost } from './cost';
 import type { EndToEndResult } from './end-to-end';
-import { type BenchOptions, parseOptions, USAGE, UsageError } from './options';
+import { type BenchOptions, PARTS, parseOptions, USAGE, UsageError } from './options';
 import {
   analysePlan,
   type CpuResult,
@@ -180,6 +181,33 @@ function summaryLine(label: string, summary: { p50: number; p99: number; mean: n
   return `  ${label.padEnd(44)} p50 ${pad(summary.p50.toFixed(2), 8)} ms  p99 ${pad(summary.p99.toFixed(2), 8)} ms  mean ${pad(summary.mean.toFixed(2), 8)} ms`;
 }
 
+function costLines(result: CostResult): string[] {
+  const lines = result.designs.map((design) => {
+    const { writer, mark, gapGuard } = design.steps;
+    return (
+      `  ${design.design.padEnd(6)} ${pad(design.itemBytes, 5)} B item: writer ${writer.tableWrite}+${writer.indexWrite} (table+index), ` +
+      `mark ${mark.tableWrite}+${mark.indexWrite} (${mark.source}), gap guard ${gapGuard.read} RCU; ` +
+      `${design.writeUnitsPerEvent} write units per event` +
+      (design.markCheck
+        ? ` (UpdateItem check: ${design.markCheck.tableWrite}+${design.markCheck.indexWrite})`
+        : '')
+    );
+  });
+  for (const sweep of result.sweeps) {
+    lines.push(
+      `  idle sweep ${sweep.design.padEnd(6)} ${sweep.calls} index calls, ${sweep.ruleReadUnits} read units per run by AWS's rules (DynamoDB Local: ${sweep.readUnits})`,
+    );
+  }
+  for (const [regime, rows] of Object.entries(result.dollars)) {
+    for (const row of rows) {
+      lines.push(
+        `  $ per million 1 KB events, ${regime.padEnd(5)} ${row.name.padEnd(30)} ${pad(row.total.toFixed(2), 7)}`,
+      );
+    }
+  }
+  return lines;
+}
+
 /** Starts what the local parts need; stops whatever started if one fails. */
 async function startServers(withMoto: boolean): Promise<{ dynamoDb: LocalServer; moto?: LocalServer }> {
   const [dynamoDb, moto] = await Promise.allSettled([
@@ -212,7 +240,7 @@ async function main(): Promise<number> {
     log(USAGE);
     return 0;
   }
-  const everything = options.parts.size === 5;
+  const everything = options.parts.size === PARTS.length;
   const outDir =
     options.outDir ??
     (options.smoke || !everything ? await mkdtemp(join(tmpdir(), 'outbox-bench-results-')) : RESULTS_DIR);
@@ -251,6 +279,8 @@ async function main(): Promise<number> {
   let template: CfnTemplate | undefined;
   const wantWrite = options.parts.has('write');
   const wantE2e = options.parts.has('e2e');
+  const wantCost = options.parts.has('cost');
+  let cost: CostResult | undefined;
   let local:
     | Promise<[CfnTemplate | undefined, Awaited<ReturnType<typeof startServers>> | undefined]>
     | undefined;
@@ -266,7 +296,7 @@ async function main(): Promise<number> {
   };
   // A smoke run only checks that every part works: the servers start while the relay is measured.
   // A full run starts them afterwards, so their start-up does not take CPU from the measurements.
-  if (options.smoke && (wantWrite || wantE2e)) void startLocal();
+  if (options.smoke && (wantWrite || wantE2e || wantCost)) void startLocal();
   try {
     if (options.parts.has('relay')) relay = await attempt('relay', () => relayPart(options, records));
     if (options.parts.has('cpu')) cpu = await attempt('cpu', () => cpuPart(options));
@@ -281,9 +311,19 @@ async function main(): Promise<number> {
       );
       bundles ??= partial;
     }
-    if (wantWrite || wantE2e) {
+    if (wantWrite || wantE2e || wantCost) {
       const [synthesized, servers] = await startLocal();
       template = synthesized;
+      if (servers && wantCost) {
+        cost = await attempt('cost', async () => {
+          log(
+            '(g) capacity units per event by step on DynamoDB Local, before and now; dollars per million events',
+          );
+          const result = await measureCost(servers.dynamoDb.endpoint);
+          for (const line of costLines(result)) log(line);
+          return result;
+        });
+      }
       if (servers && synthesized && wantWrite) {
         writePath = await attempt('write', async () => {
           log(`(e) write path on DynamoDB Local, ${options.write.requests} requests per variant`);
@@ -365,6 +405,7 @@ async function main(): Promise<number> {
     ...(bundles ? { bundles } : {}),
     ...(writePath ? { writePath } : {}),
     ...(endToEnd ? { endToEnd } : {}),
+    ...(cost ? { cost } : {}),
     errors,
     durationsSeconds: durations,
     targets: [],
