@@ -118,8 +118,10 @@ export async function measureRelay(
   batchSize: number,
   concurrency: number,
   model: LatencyModel,
+  /** Share of PutEvents entries throttled (seeded), retried by the relay. @default 0 */
+  throttleRate = 0,
 ): Promise<ThroughputResult> {
-  const clients = latencyClients(model, { boundary: 'http' });
+  const clients = latencyClients(model, { boundary: 'http', throttleRate, seed: 5 });
   try {
     const relay = relayFor(clients, concurrency);
     const batches = batchesOf(records, batchSize);

@@ -70,7 +70,12 @@ export interface TargetResult {
 export interface BenchResults {
   readonly environment: Environment;
   readonly parameters: Parameters;
-  readonly relay?: { readonly rows: readonly RelayRow[]; readonly naive: ThroughputResult };
+  readonly relay?: {
+    readonly rows: readonly RelayRow[];
+    readonly naive: ThroughputResult;
+    /** The default configuration with a share of PutEvents entries throttled. */
+    readonly throttled?: ThrottledResult;
+  };
   readonly cpu?: readonly CpuResult[];
   readonly bundles?: readonly BundleResult[];
   readonly writePath?: WritePathResult;
@@ -81,6 +86,15 @@ export interface BenchResults {
   /** Wall time of each part, in seconds. */
   readonly durationsSeconds: Record<string, number>;
   targets: TargetResult[];
+}
+
+/** Share of PutEvents entries the fault run throttles. */
+export const THROTTLE_RATE = 0.05;
+
+/** The default configuration with entries throttled, beside its fault-free figure. */
+export interface ThrottledResult extends ThroughputResult {
+  readonly throttleRate: number;
+  readonly faultFreeEventsPerSecond?: number | undefined;
 }
 
 /** The relay's default concurrency and the stack's default batch size (lib/outbox-relay.ts). */

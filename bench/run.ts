@@ -33,6 +33,9 @@ import {
 } from './relay-bench';
 import {
   type BenchResults,
+  DEFAULT_CONFIGURATION,
+  THROTTLE_RATE,
+  type ThrottledResult,
   type Environment,
   evaluateTargets,
   headlineTable,
@@ -80,7 +83,7 @@ function pad(text: string | number, width: number): string {
 async function relayPart(
   options: BenchOptions,
   records: readonly DynamoDBRecord[],
-): Promise<{ rows: RelayRow[]; naive: ThroughputResult }> {
+): Promise<{ rows: RelayRow[]; naive: ThroughputResult; throttled: ThrottledResult }> {
   const { latency } = options;
   log(
     `(a, b) relay throughput per shard, PutEvents ${latency.putEventsMs} ms, DynamoDB ${latency.dynamoDbMs} ms, SQS ${latency.sqsMs} ms`,
@@ -124,7 +127,20 @@ async function relayPart(
   }
   const kept = rows.every((row) => row.order.kept) && naive.order.kept;
   log(`  per-aggregate order ${kept ? 'held in every configuration' : 'was BROKEN (see above)'}`);
-  return { rows, naive };
+  // The default configuration again, with 5 % of PutEvents entries throttled (seeded).
+  const { batchSize, concurrency } = DEFAULT_CONFIGURATION;
+  const fault = await measureRelay(records, batchSize, concurrency, latency, THROTTLE_RATE);
+  const faultFree = rows.find(
+    (row) => row.stream === 'aggregates' && row.batchSize === batchSize && row.concurrency === concurrency,
+  );
+  const throttled = { ...fault, throttleRate: THROTTLE_RATE, faultFreeEventsPerSecond: faultFree?.eventsPerSecond };
+  log(
+    `  throttled   batch ${pad(batchSize, 4)} x ${concurrency}  ${pad(fault.events, 5)} events ${pad(fault.eventsPerSecond.toFixed(0), 6)} events/s ` +
+      `with ${THROTTLE_RATE * 100} % of entries throttled` +
+      (faultFree ? ` (${round((fault.eventsPerSecond / faultFree.eventsPerSecond) * 100, 0)} % of fault-free)` : '') +
+      `  ${JSON.stringify(fault.calls)}  order ${fault.order.kept ? 'kept' : `BROKEN: ${fault.order.violations.join('; ')}`}`,
+  );
+  return { rows, naive, throttled };
 }
 
 async function cpuPart(options: BenchOptions): Promise<CpuResult[]> {
@@ -271,7 +287,7 @@ async function main(): Promise<number> {
     }
   };
 
-  let relay: { rows: RelayRow[]; naive: ThroughputResult } | undefined;
+  let relay: { rows: RelayRow[]; naive: ThroughputResult; throttled: ThrottledResult } | undefined;
   let cpu: CpuResult[] | undefined;
   let bundles: BundleResult[] | undefined;
   let writePath: WritePathResult | undefined;
