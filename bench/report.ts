@@ -81,6 +81,8 @@ export interface BenchResults {
   readonly writePath?: WritePathResult;
   readonly endToEnd?: EndToEndResult;
   readonly cost?: CostResult;
+  /** The end-to-end latency at each relay batching window measured (0 s and 1 s). */
+  readonly endToEndByWindow?: readonly EndToEndResult[];
   /** Parts that failed, with the error; the run exits non-zero when any did. */
   readonly errors: Record<string, string>;
   /** Wall time of each part, in seconds. */

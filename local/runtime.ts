@@ -43,6 +43,8 @@ export interface LocalRuntimeOptions {
    * removed on stop. `npm start` passes `.local/outbox.json`. @default none
    */
   readonly targetFile?: string | null;
+  /** The synthesized stack to run (the benchmark passes one with another batching window). @default the dev stack */
+  readonly template?: CfnTemplate;
 }
 
 /** A running local runtime. */
@@ -88,7 +90,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   };
   try {
     log('synthesizing the dev stack');
-    const template = await synthTemplate('dev');
+    const template = options.template ?? (await synthTemplate('dev'));
 
     let dynamoDbEndpoint = options.dynamoDbEndpoint;
     if (!dynamoDbEndpoint) {
