@@ -9,6 +9,7 @@ import {
   SK,
   TTL_ATTRIBUTE,
 } from '../../lambdas/outbox/keys';
+import { CONTEXT_KEYS, InvalidContextError, stackPropsFromContext } from '../../lib/app-context';
 import { LEGACY_PENDING_INDEX, pendingIndexCeiling, pendingShardsFor } from '../../lib/outbox-table';
 import { synth } from '../helpers/synth';
 
@@ -96,6 +97,25 @@ describe('outbox table', () => {
     expect(pendingShardsFor(pendingIndexCeiling(16))).toBe(16);
     expect(pendingShardsFor(pendingIndexCeiling(16) + 1)).toBe(17);
     expect(pendingIndexCeiling(16)).toBe(5333);
+  });
+
+  it('reads the peak rate and the migration flag from the context', () => {
+    const context = (values: Record<string, unknown>) => ({ tryGetContext: (key: string) => values[key] });
+
+    expect(
+      stackPropsFromContext(
+        context({
+          [CONTEXT_KEYS.peakEventsPerSecond]: '20000',
+          [CONTEXT_KEYS.keepLegacyPendingIndex]: 'true',
+        }),
+      ),
+    ).toMatchObject({ peakEventsPerSecond: 20_000, keepLegacyPendingIndex: true });
+    expect(
+      stackPropsFromContext(context({ [CONTEXT_KEYS.keepLegacyPendingIndex]: false })),
+    ).not.toHaveProperty('keepLegacyPendingIndex');
+    expect(() => stackPropsFromContext(context({ [CONTEXT_KEYS.keepLegacyPendingIndex]: 'yes' }))).toThrow(
+      InvalidContextError,
+    );
   });
 
   it('refuses a peak rate that is not a positive number', () => {
