@@ -188,44 +188,68 @@ function deliveredStatement(
   };
 }
 
+/** Mark calls a {@link DeliveredMarks} keeps in flight at once. */
+export const MARK_CALLS_IN_FLIGHT = 2;
+
 /**
  * Delivered marks started as chunks are published and settled once, before
  * the caller answers: the marks of one chunk run while later chunks publish.
+ * A chunk's marks go out at once unless {@link MARK_CALLS_IN_FLIGHT} calls
+ * are already in flight; then they join the next call (up to 25 statements),
+ * which starts as soon as one returns. Under load that packs several chunks'
+ * marks into one call instead of one call per chunk.
  */
 export class DeliveredMarks {
-  private readonly running: Promise<MarkResult>[] = [];
+  private readonly queued: TableKey[] = [];
+  private readonly running = new Set<Promise<void>>();
+  private readonly results: MarkResult[] = [];
   /** Keys already started: a batch holding one record twice publishes it twice but marks it once. */
   private readonly started = new Set<string>();
 
-  constructor(private readonly options: MarkerOptions) {}
+  constructor(
+    private readonly options: MarkerOptions,
+    private readonly callsInFlight: number = MARK_CALLS_IN_FLIGHT,
+  ) {}
 
   /** Starts marking `keys` delivered, except those already started; never rejects. */
   start(keys: readonly TableKey[]): void {
-    const fresh = keys.filter((key) => {
+    for (const key of keys) {
       const id = `${key.pk}\u0000${key.sk}`;
-      if (this.started.has(id)) return false;
+      if (this.started.has(id)) continue;
       this.started.add(id);
-      return true;
-    });
-    if (fresh.length === 0) return;
-    this.running.push(
-      markDelivered(fresh, this.options).catch((error: unknown) => ({
-        // A defect, not an AWS error (markDelivered never throws for those): the items stay pending.
-        marked: 0,
-        gone: 0,
-        failures: fresh.map((key) => ({ key, error })),
-      })),
-    );
+      this.queued.push(key);
+    }
+    this.pump();
   }
 
   /** Waits for every mark started so far; their results added up. */
   async settle(): Promise<MarkResult> {
-    const results = await Promise.all(this.running.splice(0));
+    while (this.running.size > 0) await Promise.all([...this.running]);
+    const results = this.results.splice(0);
     return {
       marked: results.reduce((sum, result) => sum + result.marked, 0),
       gone: results.reduce((sum, result) => sum + result.gone, 0),
       failures: results.flatMap((result) => result.failures),
     };
+  }
+
+  private pump(): void {
+    while (this.running.size < Math.max(1, this.callsInFlight) && this.queued.length > 0) {
+      const keys = this.queued.splice(0, MAX_BATCH_STATEMENTS);
+      const call: Promise<void> = markDelivered(keys, this.options)
+        .catch((error: unknown) => ({
+          // A defect, not an AWS error (markDelivered never throws for those): the items stay pending.
+          marked: 0,
+          gone: 0,
+          failures: keys.map((key) => ({ key, error })),
+        }))
+        .then((result) => {
+          this.results.push(result);
+          this.running.delete(call);
+          this.pump();
+        });
+      this.running.add(call);
+    }
   }
 }
 

@@ -208,6 +208,30 @@ describe('DeliveredMarks', () => {
     expect(result).toEqual({ marked: 3, gone: 0, failures: [] });
   });
 
+  it('packs the marks that wait for a free call into the next one, at most 25 a call', async () => {
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    ddb.on(BatchExecuteStatementCommand).callsFake(async (input: BatchExecuteStatementCommandInput) => {
+      if (ddb.commandCalls(BatchExecuteStatementCommand).length === 1) await held;
+      return acceptStatements(input);
+    });
+    const marks = new DeliveredMarks(markerOptions(), 1);
+    const all = keys(40);
+
+    marks.start(all.slice(0, 2));
+    marks.start(all.slice(2, 10));
+    marks.start(all.slice(10));
+    const waitingBeforeRelease = ddb.commandCalls(BatchExecuteStatementCommand).length;
+    release();
+    const result = await marks.settle();
+
+    expect(waitingBeforeRelease).toBe(1);
+    expect(callKeys()).toEqual([all.slice(0, 2), all.slice(2, 27), all.slice(27)]);
+    expect(result).toEqual({ marked: 40, gone: 0, failures: [] });
+  });
+
   it('starts the call when asked, before it is settled', async () => {
     ddb.on(BatchExecuteStatementCommand).callsFake(acceptStatements);
     const marks = new DeliveredMarks(markerOptions());
