@@ -23,6 +23,8 @@ export interface EndToEndInput {
   readonly warmUp: number;
   /** Longest wait for one event. @default 30_000 */
   readonly timeoutMs?: number;
+  /** The relay's batching window to run with. @default the stack's (RELAY_BATCHING_WINDOW) */
+  readonly batchingWindowSeconds?: number;
 }
 
 /** Latencies in milliseconds. */
@@ -36,6 +38,30 @@ export interface EndToEndResult {
   readonly post: Summary;
   /** Stream records the relay was invoked with, and how often. */
   readonly relay: { readonly invocations: number; readonly records: number };
+  /** The relay's batching window the run used. */
+  readonly batchingWindowSeconds?: number;
+}
+
+/** The dev stack's template with another relay batching window. */
+async function templateWithWindow(seconds: number) {
+  const [{ App, Duration }, { mkdtemp, rm }, { tmpdir }, { join }, { OutboxStack }] = await Promise.all([
+    import('aws-cdk-lib'),
+    import('node:fs/promises'),
+    import('node:os'),
+    import('node:path'),
+    import('../lib/outbox-stack'),
+  ]);
+  const outdir = await mkdtemp(join(tmpdir(), 'outbox-bench-synth-'));
+  try {
+    const app = new App({ outdir, context: { 'aws:cdk:bundling-stacks': [] } });
+    const stack = new OutboxStack(app, 'Outbox-dev', {
+      stage: 'dev',
+      relayBatchingWindow: Duration.seconds(seconds),
+    });
+    return app.synth().getStackByName(stack.stackName).template as import('../local/synth').CfnTemplate;
+  } finally {
+    await rm(outdir, { recursive: true, force: true });
+  }
 }
 
 /** Thrown when an event does not arrive in time, or the API refuses the request. */
@@ -87,7 +113,12 @@ async function waitForEvent(
 /** Starts the local runtime on the given servers and measures `requests` round trips, one after another. */
 export async function measureEndToEnd(input: EndToEndInput): Promise<EndToEndResult> {
   const { startLocalRuntime } = await import('../local/runtime');
+  const template =
+    input.batchingWindowSeconds === undefined
+      ? undefined
+      : await templateWithWindow(input.batchingWindowSeconds);
   const runtime = await startLocalRuntime({
+    ...(template ? { template } : {}),
     port: 0,
     namespace: `bench${randomBytes(3).toString('hex')}`,
     eventsFile: null,
@@ -129,6 +160,9 @@ export async function measureEndToEnd(input: EndToEndInput): Promise<EndToEndRes
       requestToTap: summarize(samples.request),
       post: summarize(samples.post),
       relay: runtime.relayStats(),
+      ...(input.batchingWindowSeconds === undefined
+        ? {}
+        : { batchingWindowSeconds: input.batchingWindowSeconds }),
     };
   } finally {
     sqs.destroy();

@@ -19,6 +19,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { type HttpRequest, HttpResponse } from '@smithy/protocol-http';
 import type { EventEnvelope } from '../lambdas/outbox/envelope';
 import { createDocumentClient } from '../lambdas/shared/clients';
+import { seededRandom } from './stream';
 
 /** Round trip per call, by service, in milliseconds. */
 export interface LatencyModel {
@@ -159,6 +160,8 @@ interface FakeContext {
   readonly recorder: CallRecorder;
   readonly recordEntries: boolean;
   readonly eventIds: () => string;
+  /** PutEvents entries answered with `ThrottlingException`, chosen with a seeded random source. */
+  readonly throttle?: { readonly rate: number; readonly random: () => number };
 }
 
 /**
@@ -171,12 +174,22 @@ function answer(
   entryCount: number,
   input: () => Record<string, unknown>,
   fake: FakeContext,
+  throttled: readonly boolean[] = [],
 ): object {
   if (operation === 'PutEvents') {
     return {
-      FailedEntryCount: 0,
-      Entries: Array.from({ length: entryCount }, () => ({ EventId: fake.eventIds() })),
+      FailedEntryCount: throttled.filter(Boolean).length,
+      Entries: Array.from({ length: entryCount }, (_, index) =>
+        throttled[index]
+          ? { ErrorCode: 'ThrottlingException', ErrorMessage: 'Rate exceeded (injected)' }
+          : { EventId: fake.eventIds() },
+      ),
     };
+  }
+  if (operation === 'BatchExecuteStatement') {
+    // The delivered marks: every statement succeeds.
+    const statements = input().Statements;
+    return { Responses: (Array.isArray(statements) ? statements : []).map(() => ({})) };
   }
   if (operation === 'SendMessage') {
     const body = input().MessageBody;
@@ -187,19 +200,33 @@ function answer(
   return {};
 }
 
-/** Counts the call, records PutEvents entries when asked, waits the round trip. */
+/**
+ * Counts the call, picks the PutEvents entries to throttle, records the
+ * others when asked, waits the round trip; returns which entries were
+ * throttled (a throttled entry never reached the bus, so it is not recorded).
+ */
 async function roundTrip(
   operation: string,
   entries: () => readonly PutEventsRequestEntry[],
+  entryCount: number,
   fake: FakeContext,
-): Promise<void> {
+): Promise<boolean[]> {
   const receivedAt = fake.recorder.arrive(operation);
+  const throttle = fake.throttle;
+  const throttled =
+    operation === 'PutEvents' && throttle
+      ? Array.from({ length: entryCount }, () => throttle.random() < throttle.rate)
+      : [];
   const answered =
     operation === 'PutEvents' && fake.recordEntries
-      ? fake.recorder.receiveEntries(entries(), receivedAt)
+      ? fake.recorder.receiveEntries(
+          entries().filter((_, index) => !throttled[index]),
+          receivedAt,
+        )
       : undefined;
   await wait(latencyOf(fake.service, fake.model));
   answered?.();
+  return throttled;
 }
 
 function headerOf(request: HttpRequest, name: string): string | undefined {
@@ -236,8 +263,8 @@ function fakeHttpHandler(fake: FakeContext): Record<string, unknown> {
       const entries = () => (input().Entries ?? []) as PutEventsRequestEntry[];
       // Every entry the relay builds names its bus; counting that is far cheaper than parsing.
       const entryCount = operation === 'PutEvents' ? text.split('"EventBusName"').length - 1 : 0;
-      await roundTrip(operation, entries, fake);
-      const body = Buffer.from(JSON.stringify(answer(operation, entryCount, input, fake)), 'utf8');
+      const throttled = await roundTrip(operation, entries, entryCount, fake);
+      const body = Buffer.from(JSON.stringify(answer(operation, entryCount, input, fake, throttled)), 'utf8');
       return {
         response: new HttpResponse({
           statusCode: 200,
@@ -270,8 +297,8 @@ function installSendFake(stack: StackLike, fake: FakeContext): void {
       const operation = (context.commandName ?? 'Unknown').replace(/Command$/, '');
       const input = args.input as Record<string, unknown>;
       const entries = (input.Entries ?? []) as PutEventsRequestEntry[];
-      await roundTrip(operation, () => entries, fake);
-      const output = answer(operation, entries.length, () => input, fake);
+      const throttled = await roundTrip(operation, () => entries, entries.length, fake);
+      const output = answer(operation, entries.length, () => input, fake, throttled);
       return { output: { $metadata: { httpStatusCode: 200 }, ...output }, response: {} };
     },
     { step: 'initialize', priority: 'high', name: 'benchLatencyFake' },
@@ -287,6 +314,10 @@ export interface LatencyClientOptions {
    * @default true
    */
   readonly recordEntries?: boolean;
+  /** Throttle this share of PutEvents entries (0 to 1), chosen with `seed`. @default none */
+  readonly throttleRate?: number;
+  /** Seed of the throttling choice. @default 1 */
+  readonly seed?: number;
 }
 
 /** Builds the relay's clients with the latency model at the chosen boundary. */
@@ -297,12 +328,15 @@ export function latencyClients(model: LatencyModel, options: LatencyClientOption
     next += 1;
     return `bench-${next}`;
   };
+  const random = seededRandom(options.seed ?? 1);
+  const throttleRate = options.throttleRate ?? 0;
   const fake = (service: Service): FakeContext => ({
     service,
     model,
     recorder,
     recordEntries: options.recordEntries ?? true,
     eventIds,
+    ...(throttleRate > 0 ? { throttle: { rate: throttleRate, random } } : {}),
   });
   const base = {
     region: 'us-east-1',

@@ -8,7 +8,7 @@ import type { LatencyModel } from './latency-clients';
 import type { StreamShape } from './stream';
 
 /** The parts of the benchmark, by the letter of the issue. */
-export const PARTS = ['relay', 'cpu', 'bundles', 'write', 'e2e'] as const;
+export const PARTS = ['relay', 'cpu', 'bundles', 'write', 'e2e', 'cost'] as const;
 export type Part = (typeof PARTS)[number];
 
 /** Everything one run measures, and how much of it. */

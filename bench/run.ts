@@ -12,6 +12,7 @@ import { cpus, freemem, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DynamoDBRecord } from 'aws-lambda';
+import { RELAY_BATCHING_WINDOW } from '../lib/outbox-relay';
 import { type LocalServer, startDynamoDbLocal } from '../local/dynamodb-local';
 import { startMoto } from '../local/moto';
 import { eventSourceMappings } from '../local/resources';
@@ -19,8 +20,9 @@ import { type CfnTemplate, synthTemplate } from '../local/synth';
 import { type BundleResult, measureBundles } from './bundles';
 import { renderThroughputChart } from './chart';
 import { runInChild } from './child';
+import { type CostResult, measureCost } from './cost';
 import type { EndToEndResult } from './end-to-end';
-import { type BenchOptions, parseOptions, USAGE, UsageError } from './options';
+import { type BenchOptions, PARTS, parseOptions, USAGE, UsageError } from './options';
 import {
   analysePlan,
   type CpuResult,
@@ -32,11 +34,14 @@ import {
 } from './relay-bench';
 import {
   type BenchResults,
+  DEFAULT_CONFIGURATION,
   type Environment,
   evaluateTargets,
   headlineTable,
   type RelayRow,
   renderMarkdown,
+  THROTTLE_RATE,
+  type ThrottledResult,
 } from './report';
 import { round } from './stats';
 import { outboxStream } from './stream';
@@ -79,7 +84,7 @@ function pad(text: string | number, width: number): string {
 async function relayPart(
   options: BenchOptions,
   records: readonly DynamoDBRecord[],
-): Promise<{ rows: RelayRow[]; naive: ThroughputResult }> {
+): Promise<{ rows: RelayRow[]; naive: ThroughputResult; throttled: ThrottledResult }> {
   const { latency } = options;
   log(
     `(a, b) relay throughput per shard, PutEvents ${latency.putEventsMs} ms, DynamoDB ${latency.dynamoDbMs} ms, SQS ${latency.sqsMs} ms`,
@@ -123,7 +128,26 @@ async function relayPart(
   }
   const kept = rows.every((row) => row.order.kept) && naive.order.kept;
   log(`  per-aggregate order ${kept ? 'held in every configuration' : 'was BROKEN (see above)'}`);
-  return { rows, naive };
+  // The default configuration again, with 5 % of PutEvents entries throttled (seeded).
+  const { batchSize, concurrency } = DEFAULT_CONFIGURATION;
+  const fault = await measureRelay(records, batchSize, concurrency, latency, THROTTLE_RATE);
+  const faultFree = rows.find(
+    (row) => row.stream === 'aggregates' && row.batchSize === batchSize && row.concurrency === concurrency,
+  );
+  const throttled = {
+    ...fault,
+    throttleRate: THROTTLE_RATE,
+    faultFreeEventsPerSecond: faultFree?.eventsPerSecond,
+  };
+  log(
+    `  throttled   batch ${pad(batchSize, 4)} x ${concurrency}  ${pad(fault.events, 5)} events ${pad(fault.eventsPerSecond.toFixed(0), 6)} events/s ` +
+      `with ${THROTTLE_RATE * 100} % of entries throttled` +
+      (faultFree
+        ? ` (${round((fault.eventsPerSecond / faultFree.eventsPerSecond) * 100, 0)} % of fault-free)`
+        : '') +
+      `  ${JSON.stringify(fault.calls)}  order ${fault.order.kept ? 'kept' : `BROKEN: ${fault.order.violations.join('; ')}`}`,
+  );
+  return { rows, naive, throttled };
 }
 
 async function cpuPart(options: BenchOptions): Promise<CpuResult[]> {
@@ -180,6 +204,36 @@ function summaryLine(label: string, summary: { p50: number; p99: number; mean: n
   return `  ${label.padEnd(44)} p50 ${pad(summary.p50.toFixed(2), 8)} ms  p99 ${pad(summary.p99.toFixed(2), 8)} ms  mean ${pad(summary.mean.toFixed(2), 8)} ms`;
 }
 
+/** The relay batching windows the end-to-end part compares (the stack's default among them). */
+const BATCHING_WINDOWS = [0, 1] as const;
+
+function costLines(result: CostResult): string[] {
+  const lines = result.designs.map((design) => {
+    const { writer, mark, gapGuard } = design.steps;
+    return (
+      `  ${design.design.padEnd(6)} ${pad(design.itemBytes, 5)} B item: writer ${writer.tableWrite}+${writer.indexWrite} (table+index), ` +
+      `mark ${mark.tableWrite}+${mark.indexWrite} (${mark.source}), gap guard ${gapGuard.read} RCU; ` +
+      `${design.writeUnitsPerEvent} write units per event` +
+      (design.markCheck
+        ? ` (UpdateItem check: ${design.markCheck.tableWrite}+${design.markCheck.indexWrite})`
+        : '')
+    );
+  });
+  for (const sweep of result.sweeps) {
+    lines.push(
+      `  idle sweep ${sweep.design.padEnd(6)} ${sweep.calls} index calls, ${sweep.ruleReadUnits} read units per run by AWS's rules (DynamoDB Local: ${sweep.readUnits})`,
+    );
+  }
+  for (const [regime, rows] of Object.entries(result.dollars)) {
+    for (const row of rows) {
+      lines.push(
+        `  $ per million 1 KB events, ${regime.padEnd(5)} ${row.name.padEnd(30)} ${pad(row.total.toFixed(2), 7)}`,
+      );
+    }
+  }
+  return lines;
+}
+
 /** Starts what the local parts need; stops whatever started if one fails. */
 async function startServers(withMoto: boolean): Promise<{ dynamoDb: LocalServer; moto?: LocalServer }> {
   const [dynamoDb, moto] = await Promise.allSettled([
@@ -212,7 +266,7 @@ async function main(): Promise<number> {
     log(USAGE);
     return 0;
   }
-  const everything = options.parts.size === 5;
+  const everything = options.parts.size === PARTS.length;
   const outDir =
     options.outDir ??
     (options.smoke || !everything ? await mkdtemp(join(tmpdir(), 'outbox-bench-results-')) : RESULTS_DIR);
@@ -243,14 +297,17 @@ async function main(): Promise<number> {
     }
   };
 
-  let relay: { rows: RelayRow[]; naive: ThroughputResult } | undefined;
+  let relay: { rows: RelayRow[]; naive: ThroughputResult; throttled: ThrottledResult } | undefined;
   let cpu: CpuResult[] | undefined;
   let bundles: BundleResult[] | undefined;
   let writePath: WritePathResult | undefined;
   let endToEnd: EndToEndResult | undefined;
+  const byWindow: EndToEndResult[] = [];
   let template: CfnTemplate | undefined;
   const wantWrite = options.parts.has('write');
   const wantE2e = options.parts.has('e2e');
+  const wantCost = options.parts.has('cost');
+  let cost: CostResult | undefined;
   let local:
     | Promise<[CfnTemplate | undefined, Awaited<ReturnType<typeof startServers>> | undefined]>
     | undefined;
@@ -266,7 +323,7 @@ async function main(): Promise<number> {
   };
   // A smoke run only checks that every part works: the servers start while the relay is measured.
   // A full run starts them afterwards, so their start-up does not take CPU from the measurements.
-  if (options.smoke && (wantWrite || wantE2e)) void startLocal();
+  if (options.smoke && (wantWrite || wantE2e || wantCost)) void startLocal();
   try {
     if (options.parts.has('relay')) relay = await attempt('relay', () => relayPart(options, records));
     if (options.parts.has('cpu')) cpu = await attempt('cpu', () => cpuPart(options));
@@ -281,9 +338,19 @@ async function main(): Promise<number> {
       );
       bundles ??= partial;
     }
-    if (wantWrite || wantE2e) {
+    if (wantWrite || wantE2e || wantCost) {
       const [synthesized, servers] = await startLocal();
       template = synthesized;
+      if (servers && wantCost) {
+        cost = await attempt('cost', async () => {
+          log(
+            '(g) capacity units per event by step on DynamoDB Local, before and now; dollars per million events',
+          );
+          const result = await measureCost(servers.dynamoDb.endpoint);
+          for (const line of costLines(result)) log(line);
+          return result;
+        });
+      }
       if (servers && synthesized && wantWrite) {
         writePath = await attempt('write', async () => {
           log(`(e) write path on DynamoDB Local, ${options.write.requests} requests per variant`);
@@ -302,18 +369,35 @@ async function main(): Promise<number> {
       const moto = servers?.moto;
       if (servers && moto && wantE2e) {
         endToEnd = await attempt('e2e', async () => {
-          log(`(f) end to end in the local runtime, ${options.e2e.requests} requests`);
-          const result = await runInChild<EndToEndResult>(
-            'end-to-end',
-            { dynamoDbEndpoint: servers.dynamoDb.endpoint, motoEndpoint: moto.endpoint, ...options.e2e },
-            { input: join(workDir, 'e2e-in.json'), output: join(workDir, 'e2e-out.json') },
-            600_000,
+          log(
+            `(f) end to end in the local runtime, ${options.e2e.requests} requests, batching window 0 s and 1 s`,
           );
-          log(summaryLine('commit (201) -> tap queue', result.commitToTap));
-          log(summaryLine('request sent -> tap queue', result.requestToTap));
-          log(summaryLine('POST /members', result.post));
-          log(`  relay invoked ${result.relay.invocations} times with ${result.relay.records} records`);
-          return result;
+          let chosen: EndToEndResult | undefined;
+          for (const batchingWindowSeconds of BATCHING_WINDOWS) {
+            const result = await runInChild<EndToEndResult>(
+              'end-to-end',
+              {
+                dynamoDbEndpoint: servers.dynamoDb.endpoint,
+                motoEndpoint: moto.endpoint,
+                ...options.e2e,
+                batchingWindowSeconds,
+              },
+              {
+                input: join(workDir, `e2e-in-${batchingWindowSeconds}.json`),
+                output: join(workDir, `e2e-out-${batchingWindowSeconds}.json`),
+              },
+              600_000,
+            );
+            byWindow.push(result);
+            log(`  batching window ${batchingWindowSeconds} s`);
+            log(summaryLine('commit (201) -> tap queue', result.commitToTap));
+            log(summaryLine('request sent -> tap queue', result.requestToTap));
+            log(summaryLine('POST /members', result.post));
+            log(`  relay invoked ${result.relay.invocations} times with ${result.relay.records} records`);
+            if (batchingWindowSeconds === RELAY_BATCHING_WINDOW.toSeconds()) chosen = result;
+          }
+          if (!chosen) throw new Error("no run used the stack's default batching window");
+          return chosen;
         });
       }
     }
@@ -365,6 +449,8 @@ async function main(): Promise<number> {
     ...(bundles ? { bundles } : {}),
     ...(writePath ? { writePath } : {}),
     ...(endToEnd ? { endToEnd } : {}),
+    ...(byWindow.length > 0 ? { endToEndByWindow: byWindow } : {}),
+    ...(cost ? { cost } : {}),
     errors,
     durationsSeconds: durations,
     targets: [],

@@ -1,19 +1,11 @@
 /**
  * Finds outbox items by `eventId`, which is an attribute, not a key: first in
- * the pending index (16 small partitions, usually what an operator is after),
+ * the pending index (only undelivered items, usually what an operator is after),
  * then, for ids not found there, with a Scan of the table. Each item found is
  * then read again with a consistent GetItem, so its state is current.
  */
-import { type AttributeValue, GetItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
-import {
-  PENDING_INDEX,
-  PENDING_PK,
-  PENDING_SHARDS,
-  PK,
-  pendingPartition,
-  SK,
-  type TableKey,
-} from '../lambdas/outbox/keys';
+import { type AttributeValue, GetItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { PENDING_INDEX, PENDING_PK, PK, SK, type TableKey } from '../lambdas/outbox/keys';
 import type { CommandContext } from './context';
 import { InterruptedError } from './errors';
 import { type Image, scanOutbox } from './scan';
@@ -38,8 +30,8 @@ export interface LookupResult {
 
 /** DynamoDB allows at most 100 values in an IN list. */
 const IN_LIMIT = 100;
-/** Shards queried at once. */
-const SHARD_CONCURRENCY = 4;
+/** Scans of the index (one per 100 ids) at once. */
+const SCAN_CONCURRENCY = 4;
 
 /** The state of a stored item: pending wins (it will be published), then delivered, then failed. */
 export function itemState(image: Image): ItemState {
@@ -122,7 +114,10 @@ export async function findEventsById(
   return { found, notFound: eventIds.filter((id) => !foundIds.has(id)) };
 }
 
-/** Queries every shard of the pending index for the ids (a filter: the index is keyed by time). */
+/**
+ * Scans the pending index for the ids (a filter: the index is keyed by time).
+ * The index holds only pending items, so this reads in proportion to them.
+ */
 async function searchPendingIndex(
   context: CommandContext,
   tableName: string,
@@ -130,32 +125,29 @@ async function searchPendingIndex(
   remember: (image: Image) => void,
 ): Promise<void> {
   const progress = context.progress('searching the pending index');
-  let shardsDone = 0;
-  const work = chunks(eventIds, IN_LIMIT).flatMap((batch) =>
-    Array.from({ length: PENDING_SHARDS }, (_, shard) => ({ batch, shard })),
-  );
-  const queryShard = async ({ batch, shard }: { batch: string[]; shard: number }) => {
+  let batchesDone = 0;
+  const work = chunks(eventIds, IN_LIMIT);
+  const scanFor = async (batch: string[]) => {
     const { filter, values } = inFilter(batch);
     let cursor: Image | undefined;
     do {
       if (context.signal.aborted) throw new InterruptedError();
       const output = await context.clients.dynamoDb.send(
-        new QueryCommand({
+        new ScanCommand({
           TableName: tableName,
           IndexName: PENDING_INDEX,
-          KeyConditionExpression: '#pendingPk = :partition',
           FilterExpression: filter,
           ProjectionExpression: '#pk, #sk, #eventId',
-          ExpressionAttributeNames: { '#pendingPk': PENDING_PK, '#eventId': 'eventId', '#pk': PK, '#sk': SK },
-          ExpressionAttributeValues: { ':partition': { S: pendingPartition(shard) }, ...values },
+          ExpressionAttributeNames: { '#eventId': 'eventId', '#pk': PK, '#sk': SK },
+          ExpressionAttributeValues: values,
           ...(cursor ? { ExclusiveStartKey: cursor } : {}),
         }),
       );
       (output.Items ?? []).forEach(remember);
       cursor = output.LastEvaluatedKey;
     } while (cursor);
-    shardsDone += 1;
-    progress.update(shardsDone, work.length, 'shards');
+    batchesDone += 1;
+    progress.update(batchesDone, work.length, 'id batches');
   };
   try {
     let next = 0;
@@ -163,10 +155,10 @@ async function searchPendingIndex(
       while (next < work.length) {
         const item = work[next];
         next += 1;
-        if (item) await queryShard(item);
+        if (item) await scanFor(item);
       }
     };
-    await Promise.all(Array.from({ length: SHARD_CONCURRENCY }, worker));
+    await Promise.all(Array.from({ length: SCAN_CONCURRENCY }, worker));
   } finally {
     progress.finish();
   }

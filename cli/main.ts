@@ -129,7 +129,7 @@ export function permissionHint(
   const queue = `queue ${target?.poisonQueueUrl ?? '<poison queue>'}`;
   const bus = `event bus ${target?.eventBusName ?? '<bus>'}`;
   const byCommand: Record<CommandName, string[]> = {
-    pending: [`dynamodb:Query on ${index}`],
+    pending: [`dynamodb:Scan on ${index}`, `dynamodb:BatchGetItem on ${table}`],
     poison: [
       `dynamodb:Scan on ${table}`,
       `dynamodb:DescribeTable on ${table} (optional: progress estimate)`,
@@ -137,14 +137,14 @@ export function permissionHint(
     ],
     stats: [
       `dynamodb:Scan on ${table}`,
-      `dynamodb:Query on ${index}`,
+      `dynamodb:Scan on ${index}`,
       `dynamodb:DescribeTable on ${table} (optional: progress estimate)`,
       `sqs:GetQueueAttributes on ${queue} (optional: queue depth)`,
     ],
     republish: [
-      `dynamodb:Query on ${table} and its index ${PENDING_INDEX}`,
+      `dynamodb:Query on ${table}, dynamodb:Scan on its index ${PENDING_INDEX}`,
       `dynamodb:GetItem, dynamodb:Scan on ${table} (--event-id)`,
-      `dynamodb:UpdateItem on ${table} (delivered and failed marks)`,
+      `dynamodb:PartiQLUpdate, dynamodb:UpdateItem on ${table} (delivered and failed marks)`,
       `events:PutEvents on ${bus}`,
       `sqs:SendMessage on ${queue} (parking poison)`,
     ],

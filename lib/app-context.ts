@@ -2,6 +2,7 @@
  * Reads the app's context values (`-c key=value` or cdk.json) into stack
  * properties, failing with a message that names the key and what it takes.
  */
+import { Duration } from 'aws-cdk-lib';
 import { isEmailAddress } from './outbox-monitoring';
 import type { OutboxStackProps } from './outbox-stack';
 import { parseStage, type Stage } from './stage';
@@ -14,6 +15,12 @@ export const CONTEXT_KEYS = {
   deliveredTtlHours: 'deliveredTtlHours',
   /** Email address subscribed to the alarm topic. */
   alarmEmail: 'alarmEmail',
+  /** The table's peak outbox events per second; sizes the pending index's shards. */
+  peakEventsPerSecond: 'peakEventsPerSecond',
+  /** `true` for the first deployment of the pending-index migration. */
+  keepLegacyPendingIndex: 'keepLegacyPendingIndex',
+  /** The relay's batching window in seconds (0 to 300). */
+  relayBatchingWindowSeconds: 'relayBatchingWindowSeconds',
 } as const;
 
 /** The stage synthesized when `-c stage=...` is absent. */
@@ -48,12 +55,41 @@ export function stackPropsFromContext(context: ContextSource): OutboxStackProps 
       `context ${CONTEXT_KEYS.alarmEmail} must be an email address, got ${JSON.stringify(alarmEmail)}`,
     );
   }
+  const peakEventsPerSecond = positiveNumber(context, CONTEXT_KEYS.peakEventsPerSecond);
+  const keepLegacyPendingIndex = optionalFlag(context, CONTEXT_KEYS.keepLegacyPendingIndex);
+  const windowSeconds = batchingWindowSeconds(context);
   return {
     stage,
+    ...(peakEventsPerSecond === undefined ? {} : { peakEventsPerSecond }),
+    ...(keepLegacyPendingIndex ? { keepLegacyPendingIndex } : {}),
+    ...(windowSeconds === undefined ? {} : { relayBatchingWindow: Duration.seconds(windowSeconds) }),
     ...(issuer !== undefined && audience !== undefined ? { jwt: { issuer, audience } } : {}),
     ...(deliveredTtlHours === undefined ? {} : { deliveredTtlHours }),
     ...(alarmEmail === undefined ? {} : { alarmEmail }),
   };
+}
+
+/** `true`/`false` (a string on the command line, a boolean in cdk.json). */
+function optionalFlag(context: ContextSource, key: string): boolean | undefined {
+  const value = context.tryGetContext(key);
+  if (value === undefined || value === '') return undefined;
+  if (value === true || value === 'true') return true;
+  if (value === false || value === 'false') return false;
+  throw new InvalidContextError(`context ${key} must be true or false, got ${JSON.stringify(value)}`);
+}
+
+/** The relay's batching window: whole seconds from 0 to 300 (the event source mapping's range). */
+function batchingWindowSeconds(context: ContextSource): number | undefined {
+  const key = CONTEXT_KEYS.relayBatchingWindowSeconds;
+  const value = context.tryGetContext(key);
+  if (value === undefined || value === '') return undefined;
+  const seconds = typeof value === 'number' ? value : typeof value === 'string' ? Number(value) : Number.NaN;
+  if (!Number.isInteger(seconds) || seconds < 0 || seconds > 300) {
+    throw new InvalidContextError(
+      `context ${key} must be a whole number of seconds from 0 to 300, got ${JSON.stringify(value)}`,
+    );
+  }
+  return seconds;
 }
 
 function optionalString(context: ContextSource, key: string): string | undefined {

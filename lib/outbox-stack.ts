@@ -2,7 +2,7 @@
  * One deployment of the outbox and its sample service: table, bus, relay,
  * API, and in dev the tap queue. The stack only composes constructs.
  */
-import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, type Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { PENDING_INDEX } from '../lambdas/outbox/keys';
 import { EventTap } from './event-tap';
@@ -40,6 +40,22 @@ export interface OutboxStackProps extends StackProps {
    * @default 'no-reply@example.com'
    */
   readonly mailFromAddress?: string;
+  /**
+   * The table's peak outbox event rate (events per second); sizes the
+   * pending index's shards (lib/outbox-table.ts).
+   * @default - 16 shards, about 5,300 events per second
+   */
+  readonly peakEventsPerSecond?: number;
+  /**
+   * Keep the old `pending` index for the first deployment of a migration (README "Migrating the pending index").
+   * @default false
+   */
+  readonly keepLegacyPendingIndex?: boolean;
+  /**
+   * The relay's batching window (lib/outbox-relay.ts).
+   * @default RELAY_BATCHING_WINDOW
+   */
+  readonly relayBatchingWindow?: Duration;
 }
 
 /** The outbox stack of one stage. */
@@ -70,13 +86,19 @@ export class OutboxStack extends Stack {
     // Prod keeps data and logs when a resource leaves the stack; dev cleans up after itself.
     const removalPolicy = prod ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
 
-    this.outboxTable = new OutboxTable(this, 'OutboxTable', { removalPolicy, deletionProtection: prod });
+    this.outboxTable = new OutboxTable(this, 'OutboxTable', {
+      removalPolicy,
+      deletionProtection: prod,
+      ...(props.peakEventsPerSecond === undefined ? {} : { peakEventsPerSecond: props.peakEventsPerSecond }),
+      ...(props.keepLegacyPendingIndex ? { keepLegacyPendingIndex: true } : {}),
+    });
     this.bus = new OutboxBus(this, 'Bus', { eventBusName: `outbox-${props.stage}` });
     this.relay = new OutboxRelay(this, 'Relay', {
       table: this.outboxTable.table,
       eventBus: this.bus.eventBus,
       removalPolicy,
       ...(props.deliveredTtlHours === undefined ? {} : { deliveredTtlHours: props.deliveredTtlHours }),
+      ...(props.relayBatchingWindow === undefined ? {} : { maxBatchingWindow: props.relayBatchingWindow }),
     });
     this.api = new OutboxApi(this, 'Api', {
       table: this.outboxTable.table,

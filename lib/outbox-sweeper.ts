@@ -100,12 +100,12 @@ export class OutboxSweeper extends Construct {
       },
       removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
     });
-    // Query on the index finds old pending events; Query on the table reads
-    // each aggregate's pending events; the marks (TransactWriteItems updates
-    // and UpdateItem) need UpdateItem alone.
-    this.function.useTable(props.table, ['UpdateItem', 'Query'], {
+    // Scan on the index finds old pending events (it holds only pending
+    // items); Query on the table reads each aggregate's pending events; the
+    // delivered marks are PartiQL UPDATEs, the failed marks UpdateItem calls.
+    this.function.useTable(props.table, ['PartiQLUpdate', 'UpdateItem', 'Query'], {
       indexName: PENDING_INDEX,
-      actions: ['Query'],
+      actions: ['Scan'],
     });
     this.function.useEventBus(props.eventBus);
     this.function.useQueue(props.poisonQueue, ENV.POISON_QUEUE_URL);

@@ -5,7 +5,55 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import { Construct } from 'constructs';
-import { PENDING_INDEX, PENDING_PK, PENDING_SK, PK, SK, TTL_ATTRIBUTE } from '../lambdas/outbox/keys';
+import {
+  PENDING_INDEX,
+  PENDING_PK,
+  PENDING_SHARDS,
+  PENDING_SK,
+  PK,
+  SK,
+  TTL_ATTRIBUTE,
+} from '../lambdas/outbox/keys';
+import { PENDING_INDEX_ATTRIBUTES } from '../lambdas/outbox/pending-index';
+
+/** The pending index of earlier versions, which projected every attribute. */
+export const LEGACY_PENDING_INDEX = 'pending';
+
+/**
+ * Write units a partition of an index takes per second (DynamoDB Developer
+ * Guide, "Burst and adaptive capacity": a single partition supports up to
+ * 1,000 WCU per second). The pending index's sort key grows with time, so
+ * DynamoDB cannot split a shard's partition to go faster.
+ */
+export const PARTITION_WRITE_UNITS_PER_SECOND = 1000;
+
+/**
+ * Write units each event spends on its pending-index shard: the entry goes in
+ * inside the writer's transaction (2 units: transactional writes count
+ * twice, and DynamoDB Local charges the index that way too, DESIGN.md
+ * section 9) and comes out with the delivered mark (1 unit). The lean
+ * projection keeps each entry under 1 KB whatever the event's size.
+ */
+export const PENDING_INDEX_UNITS_PER_EVENT = 3;
+
+/**
+ * Shards of the pending index for a table-wide peak of `peakEventsPerSecond`:
+ * enough partitions that none needs more than its 1,000 write units a second.
+ */
+export function pendingShardsFor(peakEventsPerSecond: number): number {
+  if (!(Number.isFinite(peakEventsPerSecond) && peakEventsPerSecond > 0)) {
+    throw new RangeError(`peakEventsPerSecond must be a positive number, got ${peakEventsPerSecond}`);
+  }
+  return Math.max(
+    1,
+    Math.ceil((peakEventsPerSecond * PENDING_INDEX_UNITS_PER_EVENT) / PARTITION_WRITE_UNITS_PER_SECOND),
+  );
+}
+
+/** The table-wide event rate `shards` pending-index shards sustain. */
+export function pendingIndexCeiling(shards: number): number {
+  return Math.floor((shards * PARTITION_WRITE_UNITS_PER_SECOND) / PENDING_INDEX_UNITS_PER_EVENT);
+}
 
 /** Properties of an {@link OutboxTable}. */
 export interface OutboxTableProps {
@@ -19,6 +67,22 @@ export interface OutboxTableProps {
    * @default true
    */
   readonly deletionProtection?: boolean;
+  /**
+   * The table's peak outbox event rate (events per second, all aggregates).
+   * Sizes the pending index's shard count (`pendingShards`); the default's
+   * 16 shards sustain about 5,300 events per second.
+   * @default - 16 shards (`PENDING_SHARDS`)
+   */
+  readonly peakEventsPerSecond?: number;
+  /**
+   * Keep the old `pending` index (every attribute projected) next to the lean
+   * one, for the first of the two deployments that migrate a table created
+   * by an earlier version (README "Migrating the pending index"): DynamoDB
+   * cannot change an index's projection in place, and CloudFormation creates
+   * or deletes only one index per update.
+   * @default false
+   */
+  readonly keepLegacyPendingIndex?: boolean;
 }
 
 /**
@@ -33,18 +97,28 @@ export interface OutboxTableProps {
  *   old image, so `NEW_AND_OLD_IMAGES` would only double the record size.
  * - TTL on `expiresAt`: set on delivered outbox items and idempotency records;
  *   undelivered items never carry it, so they never expire.
- * - Sparse GSI `pending` on `pendingPk`/`pendingSk`: holds only undelivered
- *   outbox items (the keys are removed on delivery); projection ALL because
- *   the sweeper republishes from the index without reading the table.
+ * - Sparse GSI `pendingEvents` on `pendingPk`/`pendingSk`: holds only
+ *   undelivered outbox items (the keys are removed on delivery). It projects
+ *   the keys, `occurredAt` and `eventId` only: its readers pick candidates
+ *   from it and read the items from the table, so an index entry costs one
+ *   write unit whatever the event's size.
  * - On-demand billing, point-in-time recovery, and encryption at rest with the
  *   AWS-managed key `aws/dynamodb` (auditable in CloudTrail, no key to run).
  */
 export class OutboxTable extends Construct {
   /** The table. */
   readonly table: dynamodb.TableV2;
+  /** Shards of the pending index the writers spread events over (sized from `peakEventsPerSecond`). */
+  readonly pendingShards: number;
 
   constructor(scope: Construct, id: string, props: OutboxTableProps = {}) {
     super(scope, id);
+    this.pendingShards =
+      props.peakEventsPerSecond === undefined ? PENDING_SHARDS : pendingShardsFor(props.peakEventsPerSecond);
+    const pendingKeys = {
+      partitionKey: { name: PENDING_PK, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: PENDING_SK, type: dynamodb.AttributeType.STRING },
+    };
     this.table = new dynamodb.TableV2(this, 'Table', {
       partitionKey: { name: PK, type: dynamodb.AttributeType.STRING },
       sortKey: { name: SK, type: dynamodb.AttributeType.STRING },
@@ -56,10 +130,13 @@ export class OutboxTable extends Construct {
       globalSecondaryIndexes: [
         {
           indexName: PENDING_INDEX,
-          partitionKey: { name: PENDING_PK, type: dynamodb.AttributeType.STRING },
-          sortKey: { name: PENDING_SK, type: dynamodb.AttributeType.STRING },
-          projectionType: dynamodb.ProjectionType.ALL,
+          ...pendingKeys,
+          projectionType: dynamodb.ProjectionType.INCLUDE,
+          nonKeyAttributes: [...PENDING_INDEX_ATTRIBUTES],
         },
+        ...(props.keepLegacyPendingIndex
+          ? [{ indexName: LEGACY_PENDING_INDEX, ...pendingKeys, projectionType: dynamodb.ProjectionType.ALL }]
+          : []),
       ],
       removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
       deletionProtection: props.deletionProtection ?? true,

@@ -45,7 +45,9 @@ export type TableAction =
   | 'BatchWriteItem'
   | 'ConditionCheckItem'
   | 'Query'
-  | 'Scan';
+  | 'Scan'
+  /** PartiQL UPDATE statements (the relay's delivered marks, `BatchExecuteStatement`). */
+  | 'PartiQLUpdate';
 
 /** A DynamoDB action that applies to a secondary index. */
 export type IndexAction = 'Query' | 'Scan';
@@ -71,6 +73,7 @@ const WRITE_ACTIONS: ReadonlySet<TableAction> = new Set([
   'UpdateItem',
   'DeleteItem',
   'BatchWriteItem',
+  'PartiQLUpdate',
 ]);
 
 /** Properties of a {@link ServiceFunction}. */

@@ -69,6 +69,8 @@ export interface LocalRuntimeOptions {
   readonly targetFile?: string | null;
   /** Serve the outbox console on 127.0.0.1 at this port (0: a free one). @default no console */
   readonly console?: { readonly port: number } | null;
+  /** The synthesized stack to run (the benchmark passes one with another batching window). @default the dev stack */
+  readonly template?: CfnTemplate;
 }
 
 /** A queue whose depth tells something is wrong. */
@@ -129,7 +131,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   };
   try {
     log('synthesizing the dev stack');
-    const template = await synthTemplate('dev');
+    const template = options.template ?? (await synthTemplate('dev'));
 
     let dynamoDbEndpoint = options.dynamoDbEndpoint;
     if (!dynamoDbEndpoint) {

@@ -1,9 +1,11 @@
 /**
  * `outbox pending`: events still pending after a while, oldest first, with
  * their age. Reads the sparse pending index with the sweeper's own
- * `findPending`, so it lists exactly what the sweeper would consider.
+ * `findPending`, so it lists exactly what the sweeper would consider, then
+ * the candidates themselves from the table (the index projects only keys,
+ * `occurredAt` and `eventId`).
  */
-import { findPending, type PendingEntry } from '../../lambdas/outbox/sweeper';
+import { findPending, type PendingEntry, readPendingItems } from '../../lambdas/outbox/sweeper';
 import { type CommandContext, printResult } from '../context';
 import { EXIT, InterruptedError } from '../errors';
 import { formatDuration, formatTable } from '../format';
@@ -87,7 +89,12 @@ export async function runPending(context: CommandContext, options: PendingOption
     });
     for await (const page of scan) {
       pages += 1;
-      for (const entry of page.entries) events.push(pendingEventView(entry, now));
+      // The index names candidates only; what is shown is read from the table.
+      const entries = await readPendingItems(
+        page.entries.map((candidate) => candidate.key),
+        { client: context.clients.dynamoDb, tableName },
+      );
+      for (const entry of entries) events.push(pendingEventView(entry, now));
       progress.update(events.length, undefined, `events (${pages} pages)`);
     }
   } finally {
@@ -95,7 +102,7 @@ export async function runPending(context: CommandContext, options: PendingOption
   }
   if (context.signal.aborted) throw new InterruptedError();
 
-  // Shards are read in turns; the listing is oldest first across all of them.
+  // A scan has no time order; the listing is oldest first.
   events.sort((a, b) => (a.occurredAt ?? '').localeCompare(b.occurredAt ?? '') || a.pk.localeCompare(b.pk));
   const shown = options.limit === undefined ? events : events.slice(0, options.limit);
   const json = {

@@ -253,7 +253,7 @@ async function selectByAge(
           work = { pk: entry.key.pk, pendingTargets: new Map(), failedTargets: new Map() };
           works.set(entry.key.pk, work);
         }
-        work.pendingTargets.set(entry.key.sk, entry.kind === 'event' ? entry.item.eventId : undefined);
+        work.pendingTargets.set(entry.key.sk, entry.eventId);
         count += 1;
       }
       progress.update(count, undefined, `events in ${works.size} aggregates`);

@@ -14,9 +14,21 @@ export const SK = 'sk';
 /** Attribute names of the sparse pending index (present only while an event is undelivered). */
 export const PENDING_PK = 'pendingPk';
 export const PENDING_SK = 'pendingSk';
-/** Name of the sparse global secondary index over undelivered outbox items. */
-export const PENDING_INDEX = 'pending';
-/** Number of shards of the pending index's partition key; spreads sweeper reads and writes. */
+/**
+ * Name of the sparse global secondary index over undelivered outbox items.
+ * Earlier versions called it `pending` and projected every attribute; a new
+ * name lets a deployment add the lean index before dropping the old one
+ * (README "Migrating the pending index").
+ */
+export const PENDING_INDEX = 'pendingEvents';
+/**
+ * Default number of shards of the pending index's partition key. The index's
+ * sort key grows with time, so DynamoDB cannot split a shard: each takes
+ * about 1,000 write units per second, and every event writes its shard twice
+ * (in, then out). The writer takes another count as a setting
+ * (`pendingShardsFor`, lib/outbox-table.ts); readers scan the index and never
+ * need to know it.
+ */
 export const PENDING_SHARDS = 16;
 /** The TTL attribute (epoch seconds). */
 export const TTL_ATTRIBUTE = 'expiresAt';
@@ -119,13 +131,19 @@ export function previousOutboxKey(key: TableKey): TableKey | undefined {
 
 /** The pending-index shard of an aggregate: stable, so one aggregate's pending events share a shard. */
 export function pendingShard(aggregateId: string): number {
+  return pendingShardOf(aggregateId, PENDING_SHARDS);
+}
+
+/** {@link pendingShard} for an index of `shards` shards. */
+export function pendingShardOf(aggregateId: string, shards: number): number {
+  if (!Number.isSafeInteger(shards) || shards < 1) throw new InvalidKeyPartError('pendingShards', shards);
   const digest = createHash('sha256').update(aggregateId).digest();
-  return digest.readUInt32BE(0) % PENDING_SHARDS;
+  return digest.readUInt32BE(0) % shards;
 }
 
 /** Partition key of a pending-index shard. */
-export function pendingPartition(shard: number): string {
-  if (!Number.isInteger(shard) || shard < 0 || shard >= PENDING_SHARDS) {
+export function pendingPartition(shard: number, shards: number = PENDING_SHARDS): string {
+  if (!Number.isInteger(shard) || shard < 0 || shard >= shards) {
     throw new InvalidKeyPartError('pendingShard', shard);
   }
   return `${PENDING_PREFIX}${shard}`;
@@ -140,10 +158,11 @@ export function pendingKeys(
   aggregateId: string,
   sequence: number,
   occurredAt: string,
+  shards: number = PENDING_SHARDS,
 ): { pendingPk: string; pendingSk: string } {
   const key = outboxKey(aggregateType, aggregateId, sequence);
   return {
-    pendingPk: pendingPartition(pendingShard(aggregateId)),
+    pendingPk: pendingPartition(pendingShardOf(aggregateId, shards), shards),
     pendingSk: `${occurredAt}#${key.pk}#${formatSequence(sequence)}`,
   };
 }

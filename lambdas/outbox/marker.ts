@@ -3,30 +3,45 @@
  * TTL, out of the pending index) or failed (parked as poison, out of the
  * pending index, no TTL).
  *
- * Every mark is conditional on the item still existing, so a late mark never
- * recreates an item TTL has already deleted. A mark that fails is reported,
- * not thrown: the item stays in the pending index and the sweeper finds it.
+ * Every mark is an independent conditional update: one item that is gone,
+ * throttled or conflicting affects only its own mark, never a batch's. A mark
+ * never recreates an item TTL or an operator has deleted. A mark that fails
+ * is reported, not thrown: the item stays in the pending index, where the gap
+ * guard and the sweeper find it.
+ *
+ * Delivered marks go as PartiQL `BatchExecuteStatement` calls of up to 25
+ * `UPDATE ... WHERE pk=? AND sk=?` statements. Each statement succeeds or
+ * fails on its own, a PartiQL UPDATE of a missing item fails with
+ * `ConditionalCheckFailed` and never upserts (checked on DynamoDB Local,
+ * DESIGN.md section 9), and each is billed as the UpdateItem it stands for:
+ * half the write units of the same update inside `TransactWriteItems`, which
+ * doubles every write, and one call per 25 marks instead of one per mark.
  */
-import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
+  BatchExecuteStatementCommand,
+  type BatchExecuteStatementBatchStatementRequest as BatchStatementRequest,
   type DynamoDBDocumentClient,
-  TransactWriteCommand,
-  type TransactWriteCommandInput,
   UpdateCommand,
   type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
+import { OutboxError } from './errors';
 import { PENDING_PK, PENDING_SK, PK, SK, type TableKey, TTL_ATTRIBUTE } from './keys';
-import { MAX_TRANSACTION_ACTIONS } from './limits';
 import { isRetryableError, type RetryPolicy, waitForRetry } from './publisher';
 
-type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
+/** Statements per `BatchExecuteStatement` call (DynamoDB API reference, BatchExecuteStatement). */
+export const MAX_BATCH_STATEMENTS = 25;
 
-/** Cancellation reasons that say the action may succeed when sent again (DynamoDB API reference). */
-const RETRYABLE_CANCELLATION_CODES: ReadonlySet<string> = new Set([
-  'None',
+/**
+ * Statement error codes that say the statement may succeed when sent again
+ * (DynamoDB API reference, BatchStatementError).
+ */
+const RETRYABLE_STATEMENT_CODES: ReadonlySet<string> = new Set([
   'TransactionConflict',
   'ThrottlingError',
   'ProvisionedThroughputExceeded',
+  'RequestLimitExceeded',
+  'InternalServerError',
 ]);
 /** Longest failure reason stored on an item. */
 const MAX_REASON_CHARS = 1000;
@@ -39,7 +54,7 @@ export interface MarkerOptions {
   readonly now: () => Date;
   /** How long a delivered item is kept before TTL deletes it. */
   readonly retentionHours: number;
-  /** Retries of conflicts, throttling and cancelled transactions. */
+  /** Retries of conflicts, throttling and failed calls. */
   readonly retry: RetryPolicy;
 }
 
@@ -55,100 +70,187 @@ export interface MarkResult {
   readonly marked: number;
   /** Items that no longer exist (deleted in the meantime); nothing to mark. */
   readonly gone: number;
-  /** Items left unmarked; still pending, so the sweeper will see them. */
+  /** Items left unmarked; still pending, so the gap guard and the sweeper will see them. */
   readonly failures: readonly MarkFailure[];
+}
+
+/** The error of a {@link MarkFailure} whose statement failed with an error code (`BatchStatementError`). */
+export class MarkStatementError extends OutboxError {
+  override name = 'MarkStatementError';
+  constructor(
+    /** The statement's error code (`BatchStatementError.Code`). */
+    readonly code: string,
+    message?: string,
+  ) {
+    super(`delivered mark failed: ${code}${message ? ` ${message}` : ''}`);
+  }
 }
 
 /**
  * Marks items delivered: `deliveredAt`, `expiresAt` (the TTL), pending keys
- * removed. Sent as transactions of up to 100 updates, one per item. Never
- * throws for an AWS error.
+ * removed, each item on its own. The calls of up to 25 statements run
+ * concurrently; a statement that is throttled or conflicts is sent again
+ * with backoff, alone with the others that are. Never throws for an AWS
+ * error.
  */
 export async function markDelivered(keys: readonly TableKey[], options: MarkerOptions): Promise<MarkResult> {
   const unique = dedupe(keys);
   const now = options.now();
-  const expiresAt = Math.ceil(now.getTime() / 1000 + options.retentionHours * 3600);
-  let marked = 0;
-  let gone = 0;
-  const failures: MarkFailure[] = [];
-  for (let start = 0; start < unique.length; start += MAX_TRANSACTION_ACTIONS) {
-    const batch = unique.slice(start, start + MAX_TRANSACTION_ACTIONS);
-    const result = await markBatch(batch, now.toISOString(), expiresAt, options);
-    marked += result.marked;
-    gone += result.gone;
-    failures.push(...result.failures);
+  const values = {
+    deliveredAt: now.toISOString(),
+    expiresAt: Math.ceil(now.getTime() / 1000 + options.retentionHours * 3600),
+  };
+  const calls: Promise<MarkResult>[] = [];
+  for (let start = 0; start < unique.length; start += MAX_BATCH_STATEMENTS) {
+    calls.push(markBatch(unique.slice(start, start + MAX_BATCH_STATEMENTS), values, options));
   }
-  return { marked, gone, failures };
+  const results = await Promise.all(calls);
+  return {
+    marked: results.reduce((sum, result) => sum + result.marked, 0),
+    gone: results.reduce((sum, result) => sum + result.gone, 0),
+    failures: results.flatMap((result) => result.failures),
+  };
 }
 
 async function markBatch(
   keys: readonly TableKey[],
-  deliveredAt: string,
-  expiresAt: number,
+  values: { readonly deliveredAt: string; readonly expiresAt: number },
   options: MarkerOptions,
 ): Promise<MarkResult> {
   let remaining = [...keys];
+  let marked = 0;
   let gone = 0;
   const failures: MarkFailure[] = [];
   for (let attempt = 1; ; attempt += 1) {
-    let error: unknown;
+    let again: TableKey[] = [];
+    let lastError: unknown;
     try {
-      await options.client.send(
-        new TransactWriteCommand({
-          TransactItems: remaining.map((key) =>
-            deliveredUpdate(key, deliveredAt, expiresAt, options.tableName),
-          ),
+      const output = await options.client.send(
+        new BatchExecuteStatementCommand({
+          Statements: remaining.map((key) => deliveredStatement(key, values, options.tableName)),
         }),
       );
-      return { marked: remaining.length, gone, failures };
-    } catch (caught) {
-      error = caught;
-    }
-    const reasons = error instanceof TransactionCanceledException ? error.CancellationReasons : undefined;
-    if (reasons && reasons.length === remaining.length) {
-      // Reasons come in request order (DynamoDB API reference). A condition
-      // failure means the item is gone; other hard failures are that item's
-      // alone; the rest were only cancelled along with them and go again.
-      const again: TableKey[] = [];
+      const responses = output.Responses ?? [];
       remaining.forEach((key, index) => {
-        const code = reasons[index]?.Code ?? 'None';
-        if (code === 'ConditionalCheckFailed') gone += 1;
-        else if (RETRYABLE_CANCELLATION_CODES.has(code)) again.push(key);
-        else failures.push({ key, error: new Error(`cancellation reason ${code}`, { cause: error }) });
+        // Responses come one per statement, in request order (DynamoDB API reference).
+        const response = responses[index];
+        const error = response?.Error;
+        if (responses.length !== remaining.length) {
+          lastError = new Error(
+            `BatchExecuteStatement returned ${responses.length} responses for ${remaining.length} statements`,
+          );
+          again.push(key);
+        } else if (!error) {
+          marked += 1;
+        } else if (error.Code === 'ConditionalCheckFailed') {
+          gone += 1;
+        } else if (error.Code !== undefined && RETRYABLE_STATEMENT_CODES.has(error.Code)) {
+          lastError = new MarkStatementError(error.Code, error.Message);
+          again.push(key);
+        } else {
+          failures.push({ key, error: new MarkStatementError(error.Code ?? 'unknown', error.Message) });
+        }
       });
-      remaining = again;
-      if (remaining.length === 0) return { marked: 0, gone, failures };
-    } else if (!(error instanceof TransactionCanceledException) && !isRetryableError(error)) {
-      return { marked: 0, gone, failures: [...failures, ...remaining.map((key) => ({ key, error }))] };
+    } catch (error) {
+      if (!isRetryableError(error)) {
+        return { marked, gone, failures: [...failures, ...remaining.map((key) => ({ key, error }))] };
+      }
+      lastError = error;
+      again = remaining;
     }
+    remaining = again;
+    if (remaining.length === 0) return { marked, gone, failures };
     if (!(await waitForRetry(attempt, options.retry))) {
-      return { marked: 0, gone, failures: [...failures, ...remaining.map((key) => ({ key, error }))] };
+      return {
+        marked,
+        gone,
+        failures: [...failures, ...remaining.map((key) => ({ key, error: lastError }))],
+      };
     }
   }
 }
 
-function deliveredUpdate(
+/**
+ * One delivered mark as a PartiQL statement. PartiQL takes one SET or REMOVE
+ * clause per path; its UPDATE only ever changes an existing item, which is
+ * the never-resurrect rule without a condition expression.
+ */
+function deliveredStatement(
   key: TableKey,
-  deliveredAt: string,
-  expiresAt: number,
+  values: { readonly deliveredAt: string; readonly expiresAt: number },
   tableName: string,
-): TransactItem {
+): BatchStatementRequest {
   return {
-    Update: {
-      TableName: tableName,
-      Key: { [PK]: key.pk, [SK]: key.sk },
-      UpdateExpression: 'SET deliveredAt = :deliveredAt, #ttl = :expiresAt REMOVE #pendingPk, #pendingSk',
-      // Never recreate an item that TTL or an operator has deleted.
-      ConditionExpression: 'attribute_exists(#pk)',
-      ExpressionAttributeNames: {
-        '#ttl': TTL_ATTRIBUTE,
-        '#pendingPk': PENDING_PK,
-        '#pendingSk': PENDING_SK,
-        '#pk': PK,
-      },
-      ExpressionAttributeValues: { ':deliveredAt': deliveredAt, ':expiresAt': expiresAt },
-    },
+    Statement:
+      `UPDATE "${tableName}" SET "deliveredAt" = ? SET "${TTL_ATTRIBUTE}" = ? ` +
+      `REMOVE "${PENDING_PK}" REMOVE "${PENDING_SK}" WHERE "${PK}" = ? AND "${SK}" = ?`,
+    Parameters: [values.deliveredAt, values.expiresAt, key.pk, key.sk],
   };
+}
+
+/** Mark calls a {@link DeliveredMarks} keeps in flight at once. */
+export const MARK_CALLS_IN_FLIGHT = 2;
+
+/**
+ * Delivered marks started as chunks are published and settled once, before
+ * the caller answers: the marks of one chunk run while later chunks publish.
+ * A chunk's marks go out at once unless {@link MARK_CALLS_IN_FLIGHT} calls
+ * are already in flight; then they join the next call (up to 25 statements),
+ * which starts as soon as one returns. Under load that packs several chunks'
+ * marks into one call instead of one call per chunk.
+ */
+export class DeliveredMarks {
+  private readonly queued: TableKey[] = [];
+  private readonly running = new Set<Promise<void>>();
+  private readonly results: MarkResult[] = [];
+  /** Keys already started: a batch holding one record twice publishes it twice but marks it once. */
+  private readonly started = new Set<string>();
+
+  constructor(
+    private readonly options: MarkerOptions,
+    private readonly callsInFlight: number = MARK_CALLS_IN_FLIGHT,
+  ) {}
+
+  /** Starts marking `keys` delivered, except those already started; never rejects. */
+  start(keys: readonly TableKey[]): void {
+    for (const key of keys) {
+      const id = `${key.pk}\u0000${key.sk}`;
+      if (this.started.has(id)) continue;
+      this.started.add(id);
+      this.queued.push(key);
+    }
+    this.pump();
+  }
+
+  /** Waits for every mark started so far; their results added up. */
+  async settle(): Promise<MarkResult> {
+    while (this.running.size > 0) await Promise.all([...this.running]);
+    const results = this.results.splice(0);
+    return {
+      marked: results.reduce((sum, result) => sum + result.marked, 0),
+      gone: results.reduce((sum, result) => sum + result.gone, 0),
+      failures: results.flatMap((result) => result.failures),
+    };
+  }
+
+  private pump(): void {
+    while (this.running.size < Math.max(1, this.callsInFlight) && this.queued.length > 0) {
+      const keys = this.queued.splice(0, MAX_BATCH_STATEMENTS);
+      const call: Promise<void> = markDelivered(keys, this.options)
+        .catch((error: unknown) => ({
+          // A defect, not an AWS error (markDelivered never throws for those): the items stay pending.
+          marked: 0,
+          gone: 0,
+          failures: keys.map((key) => ({ key, error })),
+        }))
+        .then((result) => {
+          this.results.push(result);
+          this.running.delete(call);
+          this.pump();
+        });
+      this.running.add(call);
+    }
+  }
 }
 
 /** Outcome of marking one item failed. */
@@ -190,7 +292,7 @@ export async function markFailed(
   }
 }
 
-/** DynamoDB refuses two actions on one item in a transaction. */
+/** One mark per item: a repeated key would only update the item twice. */
 function dedupe(keys: readonly TableKey[]): TableKey[] {
   const seen = new Map<string, TableKey>();
   for (const key of keys) seen.set(`${key.pk}\u0000${key.sk}`, key);

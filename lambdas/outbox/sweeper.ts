@@ -40,26 +40,23 @@
  */
 
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { type AttributeValue, type DynamoDBClient, QueryCommand } from '@aws-sdk/client-dynamodb';
+import {
+  type AttributeValue,
+  BatchGetItemCommand,
+  type BatchGetItemCommandOutput,
+  type DynamoDBClient,
+  type KeysAndAttributes,
+  QueryCommand,
+} from '@aws-sdk/client-dynamodb';
 import type { PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { logger as sharedLogger, metrics as sharedMetrics } from '../shared/powertools';
 import { type Chunk, type ChunkUnit, planChunks, runChunks } from './chunking';
 import { mapWithConcurrency } from './concurrency';
 import { decodeRecord, type OutboxStreamRecord } from './decode';
 import type { OutboxItem } from './envelope';
-import {
-  OUTBOX_PREFIX,
-  PENDING_INDEX,
-  PENDING_PK,
-  PENDING_SHARDS,
-  PENDING_SK,
-  PK,
-  pendingPartition,
-  pendingSkBefore,
-  SK,
-  type TableKey,
-} from './keys';
-import { type MarkerOptions, markDelivered, markFailed } from './marker';
+import { OUTBOX_PREFIX, PENDING_PK, PK, SK, type TableKey } from './keys';
+import { DeliveredMarks, type MarkerOptions, markFailed } from './marker';
+import { findOldestPending, findPending, type PendingIndexOptions } from './pending-index';
 import { eventUnit, type PoisonEvent, parkPoison, rejectedPoison } from './poison';
 import { type PublishFailure, publishEntries, type RetryPolicy } from './publisher';
 import {
@@ -126,124 +123,16 @@ export type PendingEntry =
       readonly image: Readonly<Record<string, AttributeValue>>;
     };
 
-/** Where the pending index lives. */
-export interface PendingIndexOptions {
-  /** Low-level client: items are decoded with the relay's rules, one by one. */
-  readonly client: DynamoDBClient;
-  readonly tableName: string;
-}
-
-/** What {@link findPending} looks for. */
-export interface FindPendingOptions extends PendingIndexOptions {
-  /** Only events that occurred before this instant (by `occurredAt`, the index's sort key). */
-  readonly olderThan: Date;
-  /** Index items per Query page. @default 100 */
-  readonly pageSize?: number;
-  /** Shards to read. @default every shard, 0 to PENDING_SHARDS - 1 */
-  readonly shards?: readonly number[];
-  /** Asked before each page is read; false ends the iteration (a page or time budget). @default always */
-  readonly shouldContinue?: () => boolean;
-}
-
-/** One Query page of the pending index. */
-export interface PendingPage {
-  readonly shard: number;
-  /** The shard's pending entries in this page, oldest first. */
-  readonly entries: readonly PendingEntry[];
-}
-
-/**
- * Yields the events pending since before `olderThan`, a page at a time,
- * oldest first within each shard. Shards are read in turns, one page each,
- * so when a budget ends the iteration every shard has made progress and no
- * shard starves behind a large backlog in another. The index is eventually
- * consistent: treat what it yields as candidates, and read the table before
- * acting on them (as {@link sweep} does).
- *
- * Throws the SDK's error when a Query fails (after the SDK's own retries).
- */
-export async function* findPending(
-  options: FindPendingOptions,
-): AsyncGenerator<PendingPage, void, undefined> {
-  const before = pendingSkBefore(options.olderThan.toISOString());
-  const shouldContinue = options.shouldContinue ?? (() => true);
-  const cursors = new Map<number, Record<string, AttributeValue> | undefined>(
-    (options.shards ?? allShards()).map((shard) => [shard, undefined]),
-  );
-  while (cursors.size > 0) {
-    for (const [shard, cursor] of [...cursors]) {
-      if (!shouldContinue()) return;
-      const output = await options.client.send(
-        new QueryCommand({
-          TableName: options.tableName,
-          IndexName: PENDING_INDEX,
-          KeyConditionExpression: '#pendingPk = :partition AND #pendingSk < :before',
-          ExpressionAttributeNames: { '#pendingPk': PENDING_PK, '#pendingSk': PENDING_SK },
-          ExpressionAttributeValues: {
-            ':partition': { S: pendingPartition(shard) },
-            ':before': { S: before },
-          },
-          Limit: options.pageSize ?? SWEEPER_DEFAULTS.pageSize,
-          ...(cursor ? { ExclusiveStartKey: cursor } : {}),
-        }),
-      );
-      if (output.LastEvaluatedKey) cursors.set(shard, output.LastEvaluatedKey);
-      else cursors.delete(shard);
-      const entries = (output.Items ?? []).flatMap((image) => decodeEntry(image) ?? []);
-      if (entries.length > 0) yield { shard, entries };
-    }
-  }
-}
-
-/** The oldest pending event, as seen when it was asked for. */
-export interface OldestPending {
-  /** Seconds since the oldest pending event occurred; 0 when nothing is pending. */
-  readonly ageSeconds: number;
-  /** Its key, when something is pending. */
-  readonly key?: TableKey;
-  /** Its `occurredAt`, when something is pending. */
-  readonly occurredAt?: string;
-}
-
-/**
- * The oldest pending event across every shard: one single-item Query per
- * shard, since each shard is sorted by `occurredAt`. Throws the SDK's error
- * when a Query fails.
- */
-export async function findOldestPending(
-  options: PendingIndexOptions & { readonly now: Date },
-): Promise<OldestPending> {
-  const firsts = await Promise.all(
-    allShards().map(async (shard) => {
-      const output = await options.client.send(
-        new QueryCommand({
-          TableName: options.tableName,
-          IndexName: PENDING_INDEX,
-          KeyConditionExpression: '#pendingPk = :partition',
-          ExpressionAttributeNames: { '#pendingPk': PENDING_PK },
-          ExpressionAttributeValues: { ':partition': { S: pendingPartition(shard) } },
-          Limit: 1,
-        }),
-      );
-      return output.Items?.[0];
-    }),
-  );
-  let oldest: OldestPending = { ageSeconds: 0 };
-  for (const image of firsts) {
-    const occurredAt = image?.occurredAt?.S;
-    const pk = image?.[PK]?.S;
-    const sk = image?.[SK]?.S;
-    if (occurredAt === undefined || pk === undefined || sk === undefined) continue;
-    const occurred = Date.parse(occurredAt);
-    // An unparseable occurredAt sorts anywhere; the item is poison and the sweep parks it.
-    if (Number.isNaN(occurred)) continue;
-    const ageSeconds = Math.max(0, (options.now.getTime() - occurred) / 1000);
-    if (oldest.key === undefined || ageSeconds > oldest.ageSeconds) {
-      oldest = { ageSeconds, key: { pk, sk }, occurredAt };
-    }
-  }
-  return oldest;
-}
+export {
+  type FindPendingOptions,
+  findOldestPending,
+  findPending,
+  type OldestPending,
+  PENDING_INDEX_ATTRIBUTES,
+  type PendingCandidate,
+  type PendingIndexOptions,
+  type PendingPage,
+} from './pending-index';
 
 /** Which aggregate to read, and how far. */
 export interface ReadAggregateOptions extends PendingIndexOptions {
@@ -287,6 +176,46 @@ export async function readAggregatePending(options: ReadAggregateOptions): Promi
     cursor = output.LastEvaluatedKey;
   } while (cursor);
   return entries;
+}
+
+/** BatchGetItem reads at most 100 keys per call (DynamoDB API reference). */
+const MAX_BATCH_GET_KEYS = 100;
+/** Rounds of BatchGetItem for keys DynamoDB left unprocessed (throttling) before giving up. */
+const MAX_BATCH_GET_ROUNDS = 5;
+
+/**
+ * The items behind index candidates, read from the table with
+ * `ConsistentRead` and decoded with the relay's rules; items no longer
+ * pending (marked or deleted since the index named them) are left out, in
+ * the order given. Throws the SDK's error, or an `Error` when DynamoDB keeps
+ * leaving keys unprocessed.
+ */
+export async function readPendingItems(
+  keys: readonly TableKey[],
+  options: PendingIndexOptions,
+): Promise<PendingEntry[]> {
+  const found = new Map<string, PendingEntry>();
+  const id = (key: TableKey) => `${key.pk}\u0000${key.sk}`;
+  for (let start = 0; start < keys.length; start += MAX_BATCH_GET_KEYS) {
+    let request: KeysAndAttributes | undefined = {
+      Keys: keys
+        .slice(start, start + MAX_BATCH_GET_KEYS)
+        .map((key) => ({ [PK]: { S: key.pk }, [SK]: { S: key.sk } })),
+      ConsistentRead: true,
+    };
+    for (let round = 1; request?.Keys?.length; round += 1) {
+      if (round > MAX_BATCH_GET_ROUNDS) throw new Error('BatchGetItem kept leaving keys unprocessed');
+      const output: BatchGetItemCommandOutput = await options.client.send(
+        new BatchGetItemCommand({ RequestItems: { [options.tableName]: request } }),
+      );
+      for (const image of output.Responses?.[options.tableName] ?? []) {
+        const entry = image[PENDING_PK] === undefined ? undefined : decodeEntry(image);
+        if (entry) found.set(id(entry.key), entry);
+      }
+      request = output.UnprocessedKeys?.[options.tableName];
+    }
+  }
+  return keys.flatMap((key) => found.get(id(key)) ?? []);
 }
 
 /**
@@ -510,7 +439,7 @@ export async function sweep(options: SweepOptions): Promise<SweepResult> {
 
 /** Per aggregate in the page, the newest sort key among its old events; stopped aggregates left out. */
 function newestOldKeys(
-  entries: readonly PendingEntry[],
+  entries: readonly { readonly key: TableKey }[],
   stopped: ReadonlyMap<string, StoppedAggregate>,
 ): Map<string, string> {
   const bounds = new Map<string, string>();
@@ -536,6 +465,10 @@ interface Work extends ChunkUnit {
 /** Mutable state of one republish call. */
 interface Progress {
   readonly published: TableKey[];
+  /** Delivered marks in flight, started chunk by chunk. */
+  readonly marks: DeliveredMarks;
+  /** Published events whose mark was not started: the invocation was nearly out of time. */
+  unmarked: number;
   /** Aggregates stopped so far; shared across the pages of a sweep. */
   readonly stopped: Map<string, StoppedAggregate>;
   /** Aggregates stopped by this call. */
@@ -575,6 +508,8 @@ class Republisher {
     const works = this.prepare(entries, stopped);
     const progress: Progress = {
       published: [],
+      marks: new DeliveredMarks(this.marker),
+      unmarked: 0,
       stopped,
       stoppedNow: [],
       poisoned: 0,
@@ -589,7 +524,7 @@ class Republisher {
       // A defect, not an AWS failure: its events stay pending for the next run.
       this.logger.error('republish stops: a chunk threw', { error });
     }
-    const markFailures = await this.markPublished(progress.published);
+    const markFailures = await this.settleMarks(progress);
     return {
       published: progress.published,
       poisoned: progress.poisoned,
@@ -650,18 +585,21 @@ class Republisher {
         { ...this.publishPolicy, client: this.options.eventBridge },
       );
       progress.retried += result.retried;
+      const delivered: TableKey[] = [];
       result.outcomes.forEach((outcome, index) => {
         const published = toPublish[index];
         if (!published) return;
         const { work, item } = published;
         if (outcome.status === 'published') {
           progress.published.push(work.key);
+          delivered.push(work.key);
         } else if (outcome.status === 'rejected') {
           toPark.push({ work, poison: rejectedPoison(outcome.code, outcome.message, work.key, item) });
         } else {
           this.stop(work, describeFailure(result.failure), progress);
         }
       });
+      this.startMarks(delivered, progress);
     }
     await Promise.all(toPark.map(({ work, poison }) => this.park(work, poison, progress)));
     return true;
@@ -697,23 +635,29 @@ class Republisher {
     this.logger.error('an aggregate stops: its later events wait for the next sweep', { ...stopped });
   }
 
-  /** Marks the published events delivered; returns how many marks did not happen. */
-  private async markPublished(published: readonly TableKey[]): Promise<number> {
-    if (published.length === 0) return 0;
+  /** Starts the delivered marks of a chunk's published events, which run while later chunks publish. */
+  private startMarks(keys: readonly TableKey[], progress: Progress): void {
+    if (keys.length === 0) return;
     if (this.remainingTimeMs() < MARK_RESERVE_MS) {
+      progress.unmarked += keys.length;
       this.logger.warn('delivered marks skipped: out of time; the next sweep sends these events again', {
-        items: published.length,
+        items: keys.length,
       });
-      return published.length;
+      return;
     }
-    const result = await markDelivered(published, this.marker);
+    progress.marks.start(keys);
+  }
+
+  /** Waits for every delivered mark started; returns how many marks did not happen. */
+  private async settleMarks(progress: Progress): Promise<number> {
+    const result = await progress.marks.settle();
     for (const failure of result.failures) {
       this.logger.error('could not mark an event delivered; the next sweep sends it again', {
         key: failure.key,
         error: failure.error,
       });
     }
-    return result.failures.length;
+    return progress.unmarked + result.failures.length;
   }
 }
 
@@ -737,10 +681,6 @@ function asInsertRecord(key: TableKey, image: Readonly<Record<string, AttributeV
     eventName: 'INSERT',
     dynamodb: { Keys: { [PK]: { S: key.pk }, [SK]: { S: key.sk } }, NewImage: image },
   };
-}
-
-function allShards(): number[] {
-  return Array.from({ length: PENDING_SHARDS }, (_, shard) => shard);
 }
 
 function compare(a: string, b: string): number {

@@ -92,6 +92,8 @@ export interface OutboxWriterOptions {
   readonly newEventId?: () => string;
   /** How long a write waits for a transaction DynamoDB reports as still in progress. */
   readonly inProgressRetry?: Partial<InProgressRetry>;
+  /** Shards of the pending index, sized from the table's peak event rate (lib/outbox-table.ts). @default PENDING_SHARDS */
+  readonly pendingShards?: number;
 }
 
 /**
@@ -260,7 +262,13 @@ export class OutboxWriter {
       correlationId: event.correlationId ?? eventId,
       data: event.data,
       ...(event.traceHeader ? { traceHeader: event.traceHeader } : {}),
-      ...pendingKeys(event.aggregateType, event.aggregateId, event.sequence, occurredAt),
+      ...pendingKeys(
+        event.aggregateType,
+        event.aggregateId,
+        event.sequence,
+        occurredAt,
+        this.options.pendingShards,
+      ),
     };
     const entrySize = putEventsEntrySize(toPutEventsEntry(item, this.options.eventBusName ?? 'default'));
     if (entrySize > MAX_PUT_EVENTS_BYTES) {

@@ -180,14 +180,15 @@ export class FaultInjector {
     );
   }
 
-  /** Faults on the delivered-mark transactions, and the crash gate. */
+  /** Faults on the delivered-mark calls, and the crash gate. */
   attachDynamoDb(client: DynamoDBClient): void {
     client.middlewareStack.add(
       (next, context) => async (args) => {
         this.assertAlive();
-        if (context.commandName === 'TransactWriteItemsCommand') {
-          const input = args.input as { TransactItems?: { Update?: { Key?: Record<string, unknown> } }[] };
-          const first = JSON.stringify(input.TransactItems?.[0]?.Update?.Key ?? {});
+        if (context.commandName === 'BatchExecuteStatementCommand') {
+          // A delivered-mark call: its first statement's last two parameters are the item's key.
+          const input = args.input as { Statements?: { Parameters?: unknown[] }[] };
+          const first = JSON.stringify(input.Statements?.[0]?.Parameters?.slice(-2) ?? []);
           const attempt = this.nextAttempt(`mark:${first}`);
           this.doomedMark ??= first;
           if (first === this.doomedMark || roll(this.seed, 'mark', first, attempt) < this.rates.failedMark) {

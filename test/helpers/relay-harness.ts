@@ -126,3 +126,22 @@ export function labelOf(entry: PutEventsRequestEntry): string {
 export function serviceError(name: string, httpStatusCode = 400): Error {
   return Object.assign(new Error(`${name} from the mock`), { name, $metadata: { httpStatusCode } });
 }
+
+/** A statement of a `BatchExecuteStatement` call, as the document client takes it. */
+interface MarkStatement {
+  readonly Statement?: string;
+  readonly Parameters?: readonly unknown[];
+}
+
+/** Answers a delivered-mark call: every statement succeeds (one empty response per statement). */
+export function acceptStatements(input: { Statements?: readonly MarkStatement[] }): {
+  Responses: { TableName: string }[];
+} {
+  return { Responses: (input.Statements ?? []).map(() => ({ TableName: TEST_TABLE })) };
+}
+
+/** The item key a delivered-mark statement names: its last two parameters are `pk` and `sk`. */
+export function statementKey(statement: MarkStatement): { pk: unknown; sk: unknown } {
+  const parameters = statement.Parameters ?? [];
+  return { pk: parameters[parameters.length - 2], sk: parameters[parameters.length - 1] };
+}

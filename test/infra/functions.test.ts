@@ -185,7 +185,7 @@ describe('function permissions', () => {
     ]);
   });
 
-  it('allow the relay only UpdateItem, BatchGetItem and Query on the table, besides reading its stream', () => {
+  it('allow the relay only PartiQLUpdate, UpdateItem, BatchGetItem and Query on the table, besides reading its stream', () => {
     const synthesized = synth('dev');
     const { table } = synthesized.stack.outboxTable;
     const statements = statementsOfFunction(synthesized, synthesized.stack.relay.function);
@@ -193,6 +193,7 @@ describe('function permissions', () => {
 
     expect(actionsOn(statements, arnOf(table))).toEqual([
       'dynamodb:BatchGetItem',
+      'dynamodb:PartiQLUpdate',
       'dynamodb:Query',
       'dynamodb:UpdateItem',
     ]);

@@ -3,6 +3,7 @@ import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { describe, expect, it } from 'vitest';
+import { PENDING_INDEX } from '../../lambdas/outbox/keys';
 import { RELAY_METRICS } from '../../lambdas/outbox/relay';
 import { SWEEPER_METRICS } from '../../lambdas/outbox/sweeper';
 import { InvalidContextError, stackPropsFromContext } from '../../lib/app-context';
@@ -493,7 +494,7 @@ describe('alarms', () => {
         },
       });
     const tableOnly = [{ Name: 'TableName', Value: table }];
-    const index = [{ Name: 'GlobalSecondaryIndexName', Value: 'pending' }, ...tableOnly];
+    const index = [{ Name: 'GlobalSecondaryIndexName', Value: PENDING_INDEX }, ...tableOnly];
 
     synthesized.template.hasResourceProperties(ALARM, {
       AlarmName: 'Outbox-prod-table-throttles',

@@ -1,5 +1,7 @@
+import { Duration } from 'aws-cdk-lib';
 import { describe, expect, it } from 'vitest';
 import { OUTBOX_PREFIX, PENDING_PK, SK } from '../../lambdas/outbox/keys';
+import { CONTEXT_KEYS, InvalidContextError, stackPropsFromContext } from '../../lib/app-context';
 import { arnOf, logicalIdOf, type Synthesized, synth } from '../helpers/synth';
 
 const MAPPING = 'AWS::Lambda::EventSourceMapping';
@@ -89,6 +91,27 @@ describe('relay function', () => {
         .Environment.Variables;
 
     expect(variables.DELIVERED_TTL_HOURS).toBe('2');
+  });
+
+  it('takes the batching window as a stack setting, 0 seconds included', () => {
+    expect(mappingOf(synth('dev', { relayBatchingWindow: Duration.seconds(0) }))).toMatchObject({
+      MaximumBatchingWindowInSeconds: 0,
+    });
+    expect(mappingOf(synth('dev', { relayBatchingWindow: Duration.seconds(5) }))).toMatchObject({
+      MaximumBatchingWindowInSeconds: 5,
+    });
+  });
+
+  it('reads the batching window from the context in whole seconds from 0 to 300', () => {
+    const context = (value: unknown) => ({
+      tryGetContext: (key: string) => (key === CONTEXT_KEYS.relayBatchingWindowSeconds ? value : undefined),
+    });
+
+    expect(stackPropsFromContext(context('0')).relayBatchingWindow?.toSeconds()).toBe(0);
+    expect(stackPropsFromContext(context(2)).relayBatchingWindow?.toSeconds()).toBe(2);
+    for (const bad of ['-1', '301', '0.5', 'soon']) {
+      expect(() => stackPropsFromContext(context(bad))).toThrow(InvalidContextError);
+    }
   });
 });
 

@@ -131,7 +131,7 @@ describe('sweeper function', () => {
 });
 
 describe('sweeper permissions', () => {
-  it('allow exactly UpdateItem and Query on the table and Query on the pending index', () => {
+  it('allow exactly PartiQLUpdate, UpdateItem and Query on the table and Scan on the pending index', () => {
     const synthesized = synth('dev');
     const { table } = synthesized.stack.outboxTable;
     const statements = statementsOfFunction(synthesized, synthesized.stack.sweeper.function);
@@ -139,8 +139,12 @@ describe('sweeper permissions', () => {
 
     const dynamo = statementsWithAction(statements, 'dynamodb:');
 
-    expect(actionsOn(dynamo, arnOf(table))).toEqual(['dynamodb:Query', 'dynamodb:UpdateItem']);
-    expect(actionsOn(dynamo, indexArn)).toEqual(['dynamodb:Query']);
+    expect(actionsOn(dynamo, arnOf(table))).toEqual([
+      'dynamodb:PartiQLUpdate',
+      'dynamodb:Query',
+      'dynamodb:UpdateItem',
+    ]);
+    expect(actionsOn(dynamo, indexArn)).toEqual(['dynamodb:Scan']);
     expect(
       dynamo
         .flatMap((statement) => statement.Resource)

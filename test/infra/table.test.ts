@@ -1,6 +1,16 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
-import { PENDING_INDEX, PENDING_PK, PENDING_SK, PK, SK, TTL_ATTRIBUTE } from '../../lambdas/outbox/keys';
+import {
+  PENDING_INDEX,
+  PENDING_PK,
+  PENDING_SHARDS,
+  PENDING_SK,
+  PK,
+  SK,
+  TTL_ATTRIBUTE,
+} from '../../lambdas/outbox/keys';
+import { CONTEXT_KEYS, InvalidContextError, stackPropsFromContext } from '../../lib/app-context';
+import { LEGACY_PENDING_INDEX, pendingIndexCeiling, pendingShardsFor } from '../../lib/outbox-table';
 import { synth } from '../helpers/synth';
 
 const TABLE = 'AWS::DynamoDB::GlobalTable';
@@ -44,7 +54,7 @@ describe('outbox table', () => {
     });
   });
 
-  it('has the sparse pending index on pendingPk and pendingSk with every attribute projected', () => {
+  it('has the sparse pending index on pendingPk and pendingSk projecting only what its readers need', () => {
     const { template } = synth('dev');
 
     template.hasResourceProperties(TABLE, {
@@ -59,10 +69,59 @@ describe('outbox table', () => {
             { AttributeName: PENDING_PK, KeyType: 'HASH' },
             { AttributeName: PENDING_SK, KeyType: 'RANGE' },
           ],
-          Projection: { ProjectionType: 'ALL' },
+          Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['occurredAt', 'eventId'] },
         },
       ],
     });
+  });
+
+  it('keeps the old every-attribute pending index beside the lean one for the first migration step', () => {
+    const { template } = synth('dev', { keepLegacyPendingIndex: true });
+
+    template.hasResourceProperties(TABLE, {
+      GlobalSecondaryIndexes: [
+        Match.objectLike({
+          IndexName: PENDING_INDEX,
+          Projection: Match.objectLike({ ProjectionType: 'INCLUDE' }),
+        }),
+        Match.objectLike({ IndexName: LEGACY_PENDING_INDEX, Projection: { ProjectionType: 'ALL' } }),
+      ],
+    });
+    expect(LEGACY_PENDING_INDEX).not.toBe(PENDING_INDEX);
+  });
+
+  it('sizes the pending index’s shards from the peak event rate, 16 by default', () => {
+    expect(synth('dev').stack.outboxTable.pendingShards).toBe(PENDING_SHARDS);
+    expect(synth('dev', { peakEventsPerSecond: 20_000 }).stack.outboxTable.pendingShards).toBe(60);
+    expect(pendingShardsFor(1)).toBe(1);
+    expect(pendingShardsFor(pendingIndexCeiling(16))).toBe(16);
+    expect(pendingShardsFor(pendingIndexCeiling(16) + 1)).toBe(17);
+    expect(pendingIndexCeiling(16)).toBe(5333);
+  });
+
+  it('reads the peak rate and the migration flag from the context', () => {
+    const context = (values: Record<string, unknown>) => ({ tryGetContext: (key: string) => values[key] });
+
+    expect(
+      stackPropsFromContext(
+        context({
+          [CONTEXT_KEYS.peakEventsPerSecond]: '20000',
+          [CONTEXT_KEYS.keepLegacyPendingIndex]: 'true',
+        }),
+      ),
+    ).toMatchObject({ peakEventsPerSecond: 20_000, keepLegacyPendingIndex: true });
+    expect(
+      stackPropsFromContext(context({ [CONTEXT_KEYS.keepLegacyPendingIndex]: false })),
+    ).not.toHaveProperty('keepLegacyPendingIndex');
+    expect(() => stackPropsFromContext(context({ [CONTEXT_KEYS.keepLegacyPendingIndex]: 'yes' }))).toThrow(
+      InvalidContextError,
+    );
+  });
+
+  it('refuses a peak rate that is not a positive number', () => {
+    for (const rate of [0, -5, Number.NaN]) {
+      expect(() => pendingShardsFor(rate)).toThrow(RangeError);
+    }
   });
 
   it('is retained and protected from deletion in prod', () => {

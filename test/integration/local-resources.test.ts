@@ -25,6 +25,7 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { PENDING_INDEX } from '../../lambdas/outbox/keys';
 import {
   createMessagingFromTemplate,
   createTablesFromTemplate,
@@ -105,14 +106,17 @@ describe('the dev stack in the local servers', () => {
     ]);
   });
 
-  it('creates the sparse pending index with its own keys and every attribute projected', async () => {
+  it('creates the sparse pending index with its own keys, projecting only occurredAt and eventId', async () => {
     const { Table } = await dynamoDb.send(new DescribeTableCommand({ TableName: table.tableName }));
 
-    const pending = Table?.GlobalSecondaryIndexes?.find((index) => index.IndexName === 'pending');
+    const pending = Table?.GlobalSecondaryIndexes?.find((index) => index.IndexName === PENDING_INDEX);
     expect(pending?.IndexStatus).toBe('ACTIVE');
     expect(pending?.KeySchema?.map((key) => key.KeyType)).toEqual(['HASH', 'RANGE']);
     expect(pending?.KeySchema?.map((key) => key.AttributeName)).not.toContain('pk');
-    expect(pending?.Projection?.ProjectionType).toBe('ALL');
+    expect(pending?.Projection).toEqual({
+      ProjectionType: 'INCLUDE',
+      NonKeyAttributes: ['occurredAt', 'eventId'],
+    });
   });
 
   it('enables the stream with new images', async () => {

@@ -7,8 +7,7 @@ import { type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } fro
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WriteLimitError } from '../../lambdas/outbox/errors';
 import { aggregatePk, entityKey, OUTBOX_PREFIX } from '../../lambdas/outbox/keys';
-import type { PendingEntry } from '../../lambdas/outbox/sweeper';
-import { findPending } from '../../lambdas/outbox/sweeper';
+import { findPending, type PendingCandidate } from '../../lambdas/outbox/pending-index';
 import { OutboxWriter } from '../../lambdas/outbox/writer';
 import { createDocumentClient } from '../../lambdas/shared/clients';
 import { createTestTable, type TestTable } from '../helpers/local-env';
@@ -31,9 +30,9 @@ afterAll(() => {
   table?.client.destroy();
 });
 
-/** Every entry the sweeper's scan of the pending index yields for events older than `olderThan`. */
-async function pendingBefore(olderThan: Date): Promise<PendingEntry[]> {
-  const found: PendingEntry[] = [];
+/** Every candidate the sweeper's scan of the pending index yields for events older than `olderThan`. */
+async function pendingBefore(olderThan: Date): Promise<PendingCandidate[]> {
+  const found: PendingCandidate[] = [];
   for await (const page of findPending({ client: table.client, tableName: table.tableName, olderThan })) {
     found.push(...page.entries);
   }
@@ -63,17 +62,18 @@ describe('writer on DynamoDB Local', () => {
     ).events;
 
     expect(stored?.occurredAt).toBe(occurred.toISOString());
-    let found: PendingEntry[] = [];
+    let found: PendingCandidate[] = [];
     await pollUntil(
       async () => {
         found = (await pendingBefore(new Date())).filter(
-          (entry) => entry.kind === 'event' && entry.item.aggregateId === aggregateId,
+          (entry) => entry.key.pk === aggregatePk('MEMBER', aggregateId),
         );
         return found.length > 0;
       },
       { timeoutMs: 10_000, what: 'the pending index to list the event' },
     );
-    expect(found.map((entry) => entry.kind === 'event' && entry.item.eventId)).toEqual([stored?.eventId]);
+    expect(found.map((entry) => entry.eventId)).toEqual([stored?.eventId]);
+    expect(found[0]?.occurredAt).toBe(occurred.toISOString());
   });
 
   it('refuses an update that would grow the entity past 400 KB with WriteLimitError, and stores nothing', async () => {

@@ -6,7 +6,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchExecuteStatementCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { allCustomMatcher } from 'aws-sdk-client-mock-vitest';
@@ -16,6 +16,7 @@ import type { OutboxItem } from '../../lambdas/outbox/envelope';
 import { type GuardedRelayOptions, relayInOrder } from '../../lambdas/outbox/gap-guard';
 import {
   acceptAll,
+  acceptStatements,
   labelOf,
   type RelayFakes,
   relayFakes,
@@ -68,7 +69,7 @@ describe('relayInOrder', () => {
     fakes = relayFakes();
     options = { ...fakes.options(), dynamoDb: reads };
     eventBridge.on(PutEventsCommand).callsFake(acceptAll);
-    ddb.on(TransactWriteCommand).resolves({});
+    ddb.on(BatchExecuteStatementCommand).callsFake(acceptStatements);
     readsMock.on(BatchGetItemCommand).resolves({ Responses: { [TEST_TABLE]: [] } });
   });
 

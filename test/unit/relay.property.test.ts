@@ -17,13 +17,13 @@
  */
 import { EventBridgeClient, PutEventsCommand, type PutEventsCommandInput } from '@aws-sdk/client-eventbridge';
 import { SendMessageCommand, type SendMessageCommandInput, SQSClient } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchExecuteStatementCommand, DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { relayRecords } from '../../lambdas/outbox/relay';
-import { envelopeOf, relayFakes, respond, serviceError } from '../helpers/relay-harness';
+import { acceptStatements, envelopeOf, relayFakes, respond, serviceError } from '../helpers/relay-harness';
 import {
   entityInsertRecord,
   insertRecord,
@@ -189,8 +189,8 @@ describe('relay (properties)', () => {
           resolved.push({ id: `${body.key.pk}|${body.key.sk}`, how: 'parked' });
           return { MessageId: `m-${park}` };
         });
-        if (spec.markFails) ddb.on(TransactWriteCommand).rejects(serviceError('ValidationException'));
-        else ddb.on(TransactWriteCommand).resolves({});
+        if (spec.markFails) ddb.on(BatchExecuteStatementCommand).rejects(serviceError('ValidationException'));
+        else ddb.on(BatchExecuteStatementCommand).callsFake(acceptStatements);
         ddb.on(UpdateCommand).resolves({});
 
         const result = await relayRecords(
@@ -230,7 +230,7 @@ describe('relay (properties)', () => {
           .on(PutEventsCommand)
           .callsFake((input: PutEventsCommandInput) => respond(input, () => undefined));
         sqs.on(SendMessageCommand).resolves({ MessageId: 'm' });
-        ddb.on(TransactWriteCommand).resolves({});
+        ddb.on(BatchExecuteStatementCommand).callsFake(acceptStatements);
         ddb.on(UpdateCommand).resolves({});
 
         const result = await relayRecords(

@@ -1,4 +1,3 @@
-import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
   AccessDeniedException,
   EventBridgeClient,
@@ -7,15 +6,22 @@ import {
   type PutEventsCommandInput,
 } from '@aws-sdk/client-eventbridge';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  BatchExecuteStatementCommand,
+  type BatchExecuteStatementCommandInput,
+  DynamoDBDocumentClient,
+  TransactWriteCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { allCustomMatcher } from 'aws-sdk-client-mock-vitest';
 import type {} from 'aws-sdk-client-mock-vitest/extend';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { MAX_PUT_EVENTS_BYTES, putEventsEntrySize } from '../../lambdas/outbox/limits';
 import { RELAY_METRICS, relayRecords } from '../../lambdas/outbox/relay';
 import {
   acceptAll,
+  acceptStatements,
   envelopeOf,
   labelOf,
   metricTotal,
@@ -23,6 +29,7 @@ import {
   relayFakes,
   respond,
   serviceError,
+  statementKey,
   TEST_BUS,
   TEST_NOW,
   TEST_POISON_QUEUE,
@@ -52,12 +59,12 @@ function callLabels(): string[][] {
     .map((call) => (call.args[0].input.Entries ?? []).map(labelOf));
 }
 
-/** Keys of every delivered mark the mock received, over all transactions. */
+/** Keys of every delivered mark the mock received, over all calls. */
 function deliveredKeys(): unknown[] {
   return ddb
-    .commandCalls(TransactWriteCommand)
-    .flatMap((call) => call.args[0].input.TransactItems ?? [])
-    .map((action) => action.Update?.Key);
+    .commandCalls(BatchExecuteStatementCommand)
+    .flatMap((call) => call.args[0].input.Statements ?? [])
+    .map(statementKey);
 }
 
 /** Insert records for aggregates in this shard order, numbering each aggregate's events 1, 2, ... */
@@ -83,7 +90,7 @@ describe('relay', () => {
   beforeEach(() => {
     fakes = relayFakes();
     eventBridge.on(PutEventsCommand).callsFake(acceptAll);
-    ddb.on(TransactWriteCommand).resolves({});
+    ddb.on(BatchExecuteStatementCommand).callsFake(acceptStatements);
     ddb.on(UpdateCommand).resolves({});
     sqs.on(SendMessageCommand).resolves({ MessageId: 'poison-1' });
   });
@@ -135,7 +142,7 @@ describe('relay', () => {
 
       expect(result).toMatchObject({ skipped: 3, published: 0, batchItemFailures: [] });
       expect(eventBridge).not.toHaveReceivedCommand(PutEventsCommand);
-      expect(ddb).not.toHaveReceivedCommand(TransactWriteCommand);
+      expect(ddb).not.toHaveReceivedCommand(BatchExecuteStatementCommand);
     });
 
     it('puts at most 10 entries in one PutEvents call', async () => {
@@ -506,7 +513,7 @@ describe('relay', () => {
   });
 
   describe('delivered marks', () => {
-    it('marks published items delivered with a TTL, conditional on the item existing', async () => {
+    it('marks published items delivered with a TTL, with statements that never recreate an item', async () => {
       const items = [1, 2].map((id) => outboxItem({ aggregateId: id }));
 
       await relayRecords(
@@ -514,32 +521,20 @@ describe('relay', () => {
         fakes.options({ deliveredRetentionHours: 48 }),
       );
 
-      expect(ddb).toHaveReceivedCommandTimes(TransactWriteCommand, 1);
-      expect(ddb).toHaveReceivedCommandWith(TransactWriteCommand, {
-        TransactItems: items.map((item) => ({
-          Update: {
-            TableName: TEST_TABLE,
-            Key: keyOf(item),
-            UpdateExpression:
-              'SET deliveredAt = :deliveredAt, #ttl = :expiresAt REMOVE #pendingPk, #pendingSk',
-            ConditionExpression: 'attribute_exists(#pk)',
-            ExpressionAttributeNames: {
-              '#ttl': 'expiresAt',
-              '#pendingPk': 'pendingPk',
-              '#pendingSk': 'pendingSk',
-              '#pk': 'pk',
-            },
-            ExpressionAttributeValues: {
-              ':deliveredAt': TEST_NOW.toISOString(),
-              ':expiresAt': TEST_NOW.getTime() / 1000 + 48 * 3600,
-            },
-          },
+      expect(ddb).toHaveReceivedCommandTimes(BatchExecuteStatementCommand, 1);
+      expect(ddb).toHaveReceivedCommandWith(BatchExecuteStatementCommand, {
+        Statements: items.map((item) => ({
+          Statement:
+            `UPDATE "${TEST_TABLE}" SET "deliveredAt" = ? SET "expiresAt" = ? ` +
+            'REMOVE "pendingPk" REMOVE "pendingSk" WHERE "pk" = ? AND "sk" = ?',
+          Parameters: [TEST_NOW.toISOString(), TEST_NOW.getTime() / 1000 + 48 * 3600, item.pk, item.sk],
         })),
       });
+      expect(ddb).not.toHaveReceivedCommand(TransactWriteCommand);
     });
 
     it('logs and counts failed marks without changing batchItemFailures', async () => {
-      ddb.on(TransactWriteCommand).rejects(serviceError('ValidationException'));
+      ddb.on(BatchExecuteStatementCommand).rejects(serviceError('ValidationException'));
       const records = [1, 2, 3].map((id) => insertRecord(outboxItem({ aggregateId: id })));
 
       const result = await relayRecords(records, fakes.options());
@@ -549,30 +544,61 @@ describe('relay', () => {
       expect(metricTotal(fakes.metrics, RELAY_METRICS.markFailures)).toBe(3);
     });
 
-    it('drops deleted items from a cancelled mark transaction and marks the rest', async () => {
+    it('leaves the other marks alone when one item is gone or keeps conflicting', async () => {
       const items = [1, 2, 3].map((id) => outboxItem({ aggregateId: id }));
-      ddb
-        .on(TransactWriteCommand)
-        .rejectsOnce(
-          new TransactionCanceledException({
-            $metadata: {},
-            message: 'cancelled',
-            CancellationReasons: [{ Code: 'None' }, { Code: 'ConditionalCheckFailed' }, { Code: 'None' }],
-          }),
-        )
-        .resolves({});
+      const codes = new Map<unknown, string>([
+        [items[1]?.pk, 'ConditionalCheckFailed'],
+        [items[2]?.pk, 'TransactionConflict'],
+      ]);
+      ddb.on(BatchExecuteStatementCommand).callsFake((input: BatchExecuteStatementCommandInput) => ({
+        Responses: (input.Statements ?? []).map((statement) => {
+          const code = codes.get(statementKey(statement).pk);
+          return code ? { Error: { Code: code } } : {};
+        }),
+      }));
 
       const result = await relayRecords(
         items.map((item) => insertRecord(item)),
-        fakes.options(),
+        fakes.options({ markMaxAttempts: 2 }),
       );
 
-      expect(ddb).toHaveReceivedCommandTimes(TransactWriteCommand, 2);
-      expect(deliveredKeys().slice(3)).toEqual([
-        keyOf(items[0] ?? outboxItem()),
-        keyOf(items[2] ?? outboxItem()),
-      ]);
-      expect(result.markFailures).toBe(0);
+      // The first call holds all three; only the conflicting one is sent again.
+      expect(deliveredKeys()).toEqual([...items.map(keyOf), keyOf(items[2] ?? outboxItem())]);
+      expect(result).toMatchObject({ published: 3, markFailures: 1, batchItemFailures: [] });
+    });
+
+    it('starts a chunk’s marks before later chunks are published, and settles them before answering', async () => {
+      // Two events of one aggregate: two chunks, the second only after the first.
+      const records = inShardOrder([1, 1]);
+      const order: string[] = [];
+      eventBridge.on(PutEventsCommand).callsFake((input: PutEventsCommandInput) => {
+        order.push(`publish ${(input.Entries ?? []).map(labelOf).join(',')}`);
+        return acceptAll(input);
+      });
+      let release: () => void = () => undefined;
+      const held = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      ddb.on(BatchExecuteStatementCommand).callsFake(async (input: BatchExecuteStatementCommandInput) => {
+        order.push(`mark ${(input.Statements ?? []).length}`);
+        // The first mark waits until the second chunk has been published.
+        if (order.filter((step) => step.startsWith('mark')).length === 1) await held;
+        return acceptStatements(input);
+      });
+      let answered = false;
+
+      const relayed = relayRecords(records, fakes.options()).then((result) => {
+        answered = true;
+        return result;
+      });
+      await vi.waitFor(() => expect(order).toContain('publish 1#2'));
+      const answeredBeforeRelease = answered;
+      release();
+      const result = await relayed;
+
+      expect(order).toEqual(['publish 1#1', 'mark 1', 'publish 1#2', 'mark 1']);
+      expect(answeredBeforeRelease).toBe(false);
+      expect(result).toMatchObject({ published: 2, markFailures: 0 });
     });
 
     it('marks each item once when the batch holds the same record twice', async () => {

@@ -3,13 +3,17 @@ import {
   QueryCommand,
   type QueryCommandInput,
   type QueryCommandOutput,
+  ScanCommand,
+  type ScanCommandInput,
+  type ScanCommandOutput,
 } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand, type PutEventsCommandInput } from '@aws-sdk/client-eventbridge';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import {
+  BatchExecuteStatementCommand,
+  type BatchExecuteStatementCommandInput,
   DynamoDBDocumentClient,
   TransactWriteCommand,
-  type TransactWriteCommandInput,
   UpdateCommand,
   type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
@@ -21,6 +25,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { OutboxItem } from '../../lambdas/outbox/envelope';
 import { PENDING_INDEX, pendingShard, pendingSkBefore } from '../../lambdas/outbox/keys';
 import {
+  PENDING_INDEX_ATTRIBUTES,
   republish,
   SWEEPER_DEFAULTS,
   SWEEPER_METRICS,
@@ -29,11 +34,13 @@ import {
 } from '../../lambdas/outbox/sweeper';
 import {
   acceptAll,
+  acceptStatements,
   labelOf,
   metricTotal,
   type RelayFakes,
   relayFakes,
   respond,
+  statementKey,
   TEST_TABLE,
 } from '../helpers/relay-harness';
 import { keyOf, outboxItem, testId } from '../helpers/stream-records';
@@ -54,10 +61,12 @@ function ago(seconds: number): string {
 }
 
 /**
- * A fake of the table behind the QueryCommand mock: the pending index (by
- * shard, `pendingSk <` bound, oldest first) and the table's aggregate reads
- * (`pk`, sort-key range, pending marker present), paged by `Limit`. Delivered
- * and failed marks remove the pending keys, as the real marks do.
+ * A fake of the table behind the Scan and Query mocks: the pending index
+ * (scanned in (shard, pendingSk) order, `Limit` counted before the
+ * `pendingSk <` filter, only the keys and the projected attributes returned,
+ * as DynamoDB does) and the table's aggregate reads (`pk`, sort-key range,
+ * pending marker present), paged by `Limit`. Delivered and failed marks
+ * remove the pending keys, as the real marks do.
  */
 class FakeTable {
   private readonly items = new Map<string, OutboxItem>();
@@ -66,33 +75,50 @@ class FakeTable {
     for (const item of items) this.items.set(`${item.pk}|${item.sk}`, item);
   }
 
+  /** Scans of the pending index. */
+  scan(input: ScanCommandInput): ScanCommandOutput {
+    if (input.IndexName !== PENDING_INDEX) throw new Error(`unexpected scan of ${input.IndexName}`);
+    const before = input.ExpressionAttributeValues?.[':before']?.S;
+    const position = (item: OutboxItem) => `${item.pendingPk}|${item.pendingSk}`;
+    const after = input.ExclusiveStartKey?.after?.S;
+    const indexed = [...this.items.values()]
+      .filter((item) => item.pendingPk !== undefined && item.pendingSk !== undefined)
+      .sort((a, b) => (position(a) < position(b) ? -1 : 1))
+      .filter((item) => after === undefined || position(item) > after);
+    const page = indexed.slice(0, input.Limit ?? indexed.length);
+    const lastItem = page.at(-1);
+    const projected = page
+      .filter((item) => before === undefined || (item.pendingSk ?? '') < before)
+      .map((item) => {
+        const { pk, sk, pendingPk, pendingSk } = item;
+        const extra = Object.fromEntries(PENDING_INDEX_ATTRIBUTES.map((name) => [name, item[name]]));
+        return marshall({ pk, sk, pendingPk, pendingSk, ...extra }, { removeUndefinedValues: true });
+      });
+    return {
+      $metadata: {},
+      Items: projected,
+      ...(lastItem && page.length < indexed.length
+        ? { LastEvaluatedKey: { after: { S: position(lastItem) } } }
+        : {}),
+    };
+  }
+
+  /** Queries of the table: one aggregate's outbox items. */
   query(input: QueryCommandInput): QueryCommandOutput {
     const values = input.ExpressionAttributeValues ?? {};
     const all = [...this.items.values()];
-    // Rows with their sort key in the queried index; pages resume after the
-    // last key returned, as DynamoDB's do, whatever was marked in between.
-    let rows: { sortKey: string; item: OutboxItem }[];
-    if (input.IndexName === PENDING_INDEX) {
-      const before = values[':before']?.S;
-      rows = all.flatMap((item) =>
-        item.pendingPk === values[':partition']?.S &&
-        item.pendingSk !== undefined &&
-        (before === undefined || item.pendingSk < before)
-          ? [{ sortKey: item.pendingSk, item }]
-          : [],
-      );
-    } else {
-      const prefix = values[':prefix']?.S ?? '';
-      const last = values[':last']?.S;
-      rows = all.flatMap((item) =>
-        item.pk === values[':pk']?.S &&
-        item.sk.startsWith(prefix) &&
-        (last === undefined || item.sk <= last) &&
-        item.pendingPk !== undefined
-          ? [{ sortKey: item.sk, item }]
-          : [],
-      );
-    }
+    // Rows with their sort key; pages resume after the last key returned, as
+    // DynamoDB's do, whatever was marked in between.
+    const prefix = values[':prefix']?.S ?? '';
+    const last = values[':last']?.S;
+    const rows = all.flatMap((item) =>
+      item.pk === values[':pk']?.S &&
+      item.sk.startsWith(prefix) &&
+      (last === undefined || item.sk <= last) &&
+      item.pendingPk !== undefined
+        ? [{ sortKey: item.sk, item }]
+        : [],
+    );
     const after = input.ExclusiveStartKey?.after?.S;
     const remaining = rows
       .filter((row) => after === undefined || row.sortKey > after)
@@ -108,11 +134,11 @@ class FakeTable {
     };
   }
 
-  /** Applies the delivered marks of a transaction. */
-  transact(input: TransactWriteCommandInput): void {
-    for (const action of input.TransactItems ?? []) {
-      const key = action.Update?.Key;
-      if (key) this.unpend(`${String(key.pk)}|${String(key.sk)}`);
+  /** Applies delivered-mark statements. */
+  statements(input: BatchExecuteStatementCommandInput): void {
+    for (const statement of input.Statements ?? []) {
+      const key = statementKey(statement);
+      this.unpend(`${String(key.pk)}|${String(key.sk)}`);
     }
   }
 
@@ -128,9 +154,10 @@ class FakeTable {
 function table(items: readonly OutboxItem[]): FakeTable {
   const fake = new FakeTable(items);
   dynamoDb.on(QueryCommand).callsFake((input: QueryCommandInput) => fake.query(input));
-  ddb.on(TransactWriteCommand).callsFake((input: TransactWriteCommandInput) => {
-    fake.transact(input);
-    return {};
+  dynamoDb.on(ScanCommand).callsFake((input: ScanCommandInput) => fake.scan(input));
+  ddb.on(BatchExecuteStatementCommand).callsFake((input: BatchExecuteStatementCommandInput) => {
+    fake.statements(input);
+    return acceptStatements(input);
   });
   ddb.on(UpdateCommand).callsFake((input: UpdateCommandInput) => {
     fake.unpend(`${String(input.Key?.pk)}|${String(input.Key?.sk)}`);
@@ -146,12 +173,12 @@ function callLabels(): string[][] {
     .map((call) => (call.args[0].input.Entries ?? []).map(labelOf));
 }
 
-/** Keys of every delivered mark, over all transactions. */
+/** Keys of every delivered mark, over all calls. */
 function deliveredKeys(): unknown[] {
   return ddb
-    .commandCalls(TransactWriteCommand)
-    .flatMap((call) => call.args[0].input.TransactItems ?? [])
-    .map((action) => action.Update?.Key);
+    .commandCalls(BatchExecuteStatementCommand)
+    .flatMap((call) => call.args[0].input.Statements ?? [])
+    .map(statementKey);
 }
 
 /** Two aggregate ids whose events share a shard of the pending index (so one page holds both). */
@@ -205,15 +232,15 @@ describe('sweeper', () => {
 
       expect(callLabels()).toEqual([['1#1']]);
       expect(result).toMatchObject({ pendingEvents: 1, republished: 1, failures: 0, complete: true });
-      expect(dynamoDb).toHaveReceivedCommandWith(QueryCommand, {
+      expect(dynamoDb).toHaveReceivedCommandWith(ScanCommand, {
         IndexName: PENDING_INDEX,
-        ExpressionAttributeValues: expect.objectContaining({
-          ':before': { S: pendingSkBefore(ago(300)) },
-        }),
+        FilterExpression: '#pendingSk < :before',
+        ExpressionAttributeValues: { ':before': { S: pendingSkBefore(ago(300)) } },
       });
+      expect(dynamoDb).not.toHaveReceivedCommandWith(QueryCommand, { IndexName: PENDING_INDEX });
     });
 
-    it('reads every shard of the index, page by page', async () => {
+    it('scans the whole index, page by page', async () => {
       const items = Array.from({ length: 12 }, (_, index) =>
         outboxItem({ aggregateId: index + 1, occurredAt: ago(600 + index) }),
       );
@@ -282,23 +309,17 @@ describe('sweeper', () => {
       await sweep(options({ deliveredRetentionHours: 2 }));
 
       expect(deliveredKeys()).toEqual(items.map(keyOf));
-      expect(ddb).toHaveReceivedCommandWith(TransactWriteCommand, {
-        TransactItems: [
-          expect.objectContaining({
-            Update: expect.objectContaining({
-              TableName: TEST_TABLE,
-              UpdateExpression:
-                'SET deliveredAt = :deliveredAt, #ttl = :expiresAt REMOVE #pendingPk, #pendingSk',
-              ConditionExpression: 'attribute_exists(#pk)',
-              ExpressionAttributeValues: {
-                ':deliveredAt': NOW.toISOString(),
-                ':expiresAt': NOW.getTime() / 1000 + 2 * 3600,
-              },
-            }),
-          }),
-          expect.anything(),
+      expect(ddb).toHaveReceivedCommandWith(BatchExecuteStatementCommand, {
+        Statements: [
+          {
+            Statement:
+              `UPDATE "${TEST_TABLE}" SET "deliveredAt" = ? SET "expiresAt" = ? ` +
+              'REMOVE "pendingPk" REMOVE "pendingSk" WHERE "pk" = ? AND "sk" = ?',
+            Parameters: [NOW.toISOString(), NOW.getTime() / 1000 + 2 * 3600, items[0]?.pk, items[0]?.sk],
+          },
         ],
       });
+      expect(ddb).not.toHaveReceivedCommand(TransactWriteCommand);
     });
 
     it('finds nothing left to do on a second run', async () => {
@@ -415,7 +436,7 @@ describe('sweeper', () => {
   });
 
   describe('metrics', () => {
-    it('reports the oldest pending age across every shard, young events included', async () => {
+    it('reports the oldest pending age across the whole index, young events included', async () => {
       const [first, second] = idsInTwoShards();
       table([
         outboxItem({ aggregateId: first, occurredAt: ago(120) }),
@@ -452,7 +473,7 @@ describe('sweeper', () => {
     });
 
     it('leaves the age out and counts a failure when the index cannot be read', async () => {
-      dynamoDb.on(QueryCommand).rejects(new Error('DynamoDB is down'));
+      dynamoDb.on(ScanCommand).rejects(new Error('DynamoDB is down'));
 
       const result = await sweep(options());
 

@@ -8,6 +8,7 @@ import {
   DynamoDBServiceException,
   QueryCommand,
   ScanCommand,
+  type ScanCommandInput,
 } from '@aws-sdk/client-dynamodb';
 import {
   EventBridgeClient,
@@ -21,7 +22,7 @@ import {
   SQSClient,
   SQSServiceException,
 } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchExecuteStatementCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { allCustomMatcher } from 'aws-sdk-client-mock-vitest';
@@ -31,6 +32,7 @@ import { type CliDeps, main } from '../../../cli/main';
 import type { OutboxItem } from '../../../lambdas/outbox/envelope';
 import { PENDING_INDEX } from '../../../lambdas/outbox/keys';
 import { writeLocalTarget } from '../../../local/target-file';
+import { acceptStatements } from '../../helpers/relay-harness';
 import { outboxItem } from '../../helpers/stream-records';
 
 expect.extend(allCustomMatcher);
@@ -105,25 +107,30 @@ function denied(action: string, resource: string): DynamoDBServiceException {
 
 describe('outbox stats', () => {
   beforeEach(() => {
-    dynamoDb.on(QueryCommand, { IndexName: PENDING_INDEX }).resolves({ Items: [] });
     dynamoDb.on(DescribeTableCommand).resolves({ Table: { ItemCount: 4 } });
-    dynamoDb
-      .on(ScanCommand)
-      .resolvesOnce({
+    // Two pages of the table's scan; the pending index (its own Scan) is empty.
+    const tablePages = [
+      {
         Items: [
           { sk: { S: 'OUTBOX#000000000001' }, pendingPk: { S: 'PENDING#1' }, occurredAt: { S: ago(600) } },
           { sk: { S: 'OUTBOX#000000000002' }, pendingPk: { S: 'PENDING#1' }, occurredAt: { S: ago(10) } },
         ],
         ScannedCount: 3,
         LastEvaluatedKey: { pk: { S: 'x' }, sk: { S: 'y' } },
-      })
-      .resolves({
+      },
+      {
         Items: [
           { sk: { S: 'OUTBOX#000000000001' }, deliveredAt: { S: ago(5) } },
           { sk: { S: 'OUTBOX#000000000003' }, failedAt: { S: ago(5) } },
         ],
         ScannedCount: 2,
-      });
+      },
+    ];
+    dynamoDb
+      .on(ScanCommand)
+      .callsFake((input: ScanCommandInput) =>
+        input.IndexName === PENDING_INDEX ? { Items: [] } : (tablePages.shift() ?? { Items: [] }),
+      );
     sqs.on(GetQueueAttributesCommand).resolves({
       Attributes: { ApproximateNumberOfMessages: '1', ApproximateNumberOfMessagesNotVisible: '0' },
     });
@@ -167,15 +174,15 @@ describe('outbox stats', () => {
     expect(run.stdout).toMatch(/pending\s+2\n\s+older than 5m 00s\s+1\n/);
   });
 
-  it('explains a denied Query with the action, the resource and the permissions stats needs', async () => {
-    const resource = 'arn:aws:dynamodb:us-east-1:123456789012:table/Outbox/index/pending';
-    dynamoDb.on(QueryCommand).rejects(denied('dynamodb:Query', resource));
+  it('explains a denied index Scan with the action, the resource and the permissions stats needs', async () => {
+    const resource = `arn:aws:dynamodb:us-east-1:123456789012:table/Outbox/index/${PENDING_INDEX}`;
+    dynamoDb.on(ScanCommand, { IndexName: PENDING_INDEX }).rejects(denied('dynamodb:Scan', resource));
 
     const run = await cli(['stats', ...TARGET]);
 
     expect(run.code).toBe(3);
     expect(run.stdout).toBe('');
-    expect(run.stderr).toContain(`error: access denied: dynamodb:Query on ${resource}`);
+    expect(run.stderr).toContain(`error: access denied: dynamodb:Scan on ${resource}`);
     expect(run.stderr).toContain('caller: arn:aws:sts::123456789012:assumed-role/ops/me');
     expect(run.stderr).toContain("'outbox stats' needs these IAM permissions:");
     expect(run.stderr).toContain('dynamodb:Scan on table Outbox');
@@ -183,7 +190,7 @@ describe('outbox stats', () => {
   });
 
   it('explains rejected credentials with exit code 3', async () => {
-    dynamoDb.on(QueryCommand).rejects(
+    dynamoDb.on(ScanCommand, { IndexName: PENDING_INDEX }).rejects(
       new DynamoDBServiceException({
         name: 'UnrecognizedClientException',
         $fault: 'client',
@@ -254,13 +261,19 @@ describe('outbox republish', () => {
 
   beforeEach(() => {
     // The pending index names the aggregate's second event; the table read finds both.
-    dynamoDb.on(QueryCommand, { IndexName: PENDING_INDEX }).resolves({ Items: [] });
-    dynamoDb
-      .on(QueryCommand, {
-        IndexName: PENDING_INDEX,
-        ExpressionAttributeValues: { ':partition': { S: second.pendingPk ?? '' } },
-      })
-      .resolves({ Items: [image(second)] });
+    // The index projects only the keys, occurredAt and eventId.
+    dynamoDb.on(ScanCommand, { IndexName: PENDING_INDEX }).resolves({
+      Items: [
+        {
+          pk: { S: second.pk },
+          sk: { S: second.sk },
+          pendingPk: { S: second.pendingPk ?? '' },
+          pendingSk: { S: second.pendingSk ?? '' },
+          occurredAt: { S: second.occurredAt },
+          eventId: { S: second.eventId },
+        },
+      ],
+    });
     dynamoDb.on(QueryCommand, { ConsistentRead: true }).resolves({ Items: [image(first), image(second)] });
   });
 
@@ -292,7 +305,7 @@ describe('outbox republish', () => {
       [2, true, 'unpublished'],
     ]);
     expect(run.stderr).toMatch(/error: an aggregate stops/);
-    expect(doc).not.toHaveReceivedCommand(TransactWriteCommand);
+    expect(doc).not.toHaveReceivedCommand(BatchExecuteStatementCommand);
     expect(eventBridge).toHaveReceivedCommandTimes(PutEventsCommand, 1);
   });
 
@@ -301,7 +314,7 @@ describe('outbox republish', () => {
       FailedEntryCount: 0,
       Entries: input.Entries.map((_, index) => ({ EventId: `id-${index}` })),
     }));
-    doc.on(TransactWriteCommand).resolves({});
+    doc.on(BatchExecuteStatementCommand).callsFake(acceptStatements);
 
     const run = await cli(['republish', '--older-than', '10m', ...TARGET]);
 
@@ -314,7 +327,15 @@ describe('outbox republish', () => {
       .flatMap((call) => call.args[0].input.Entries ?? [])
       .map((entry) => JSON.parse(entry.Detail ?? '{}').sequence);
     expect(sent).toEqual([1, 2]);
-    expect(doc).toHaveReceivedCommandTimes(TransactWriteCommand, 1);
+    // One mark per chunk, each started as soon as its chunk was published.
+    const marked = doc
+      .commandCalls(BatchExecuteStatementCommand)
+      .flatMap((call) => call.args[0].input.Statements ?? [])
+      .map((statement) => statement.Parameters?.slice(2));
+    expect(marked).toEqual([
+      [first.pk, first.sk],
+      [second.pk, second.sk],
+    ]);
   });
 
   it('on Ctrl-C starts no further PutEvents call, still marks what was published, and exits 130', async () => {
@@ -323,7 +344,7 @@ describe('outbox republish', () => {
       controller.abort();
       return { FailedEntryCount: 0, Entries: input.Entries.map((_, index) => ({ EventId: `id-${index}` })) };
     });
-    doc.on(TransactWriteCommand).resolves({});
+    doc.on(BatchExecuteStatementCommand).callsFake(acceptStatements);
 
     const run = await cli(['republish', '--older-than', '10m', ...TARGET, '--json'], {
       deps: { signal: controller.signal },
@@ -333,9 +354,9 @@ describe('outbox republish', () => {
     expect(run.code).toBe(130);
     expect(json).toMatchObject({ interrupted: true, summary: { published: 1, unpublished: 1 } });
     expect(eventBridge).toHaveReceivedCommandTimes(PutEventsCommand, 1);
-    expect(doc).toHaveReceivedCommandWith(TransactWriteCommand, {
-      TransactItems: [
-        expect.objectContaining({ Update: expect.objectContaining({ Key: { pk: first.pk, sk: first.sk } }) }),
+    expect(doc).toHaveReceivedCommandWith(BatchExecuteStatementCommand, {
+      Statements: [
+        expect.objectContaining({ Parameters: [expect.any(String), expect.any(Number), first.pk, first.sk] }),
       ],
     });
   });
@@ -365,7 +386,7 @@ describe('target resolution', () => {
         },
       ],
     });
-    dynamoDb.on(QueryCommand).resolves({ Items: [] });
+    dynamoDb.on(ScanCommand, { IndexName: PENDING_INDEX }).resolves({ Items: [] });
 
     const fromStack = await cli(['pending', '--stack', 'Outbox-dev', '--region', 'us-east-1', '--json']);
     const overridden = await cli([
@@ -396,7 +417,7 @@ describe('target resolution', () => {
   });
 
   it('takes the table from OUTBOX_TABLE when no flag or source names it', async () => {
-    dynamoDb.on(QueryCommand).resolves({ Items: [] });
+    dynamoDb.on(ScanCommand, { IndexName: PENDING_INDEX }).resolves({ Items: [] });
 
     const run = await cli(['pending', '--region', 'us-east-1', '--json'], {
       env: { OUTBOX_TABLE: 'FromEnv' },
@@ -433,7 +454,7 @@ describe('target resolution', () => {
     });
 
     it('reads names from the file of a running runtime; --table still wins', async () => {
-      dynamoDb.on(QueryCommand).resolves({ Items: [] });
+      dynamoDb.on(ScanCommand, { IndexName: PENDING_INDEX }).resolves({ Items: [] });
 
       const run = await cli(['pending', '--local-file', file, '--json'], {
         deps: { isProcessAlive: () => true },
