@@ -115,6 +115,8 @@ async function openLocal(): Promise<E2eTarget> {
     motoEndpoint: inject('motoEndpoint'),
     namespace: `e2e${Date.now().toString(36)}`,
     eventsFile: null,
+    // A free port: 3000 is `npm start`'s, which may be running beside the tests.
+    port: 0,
   });
   const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
   const tapQueueUrl = runtime.tapQueueUrl;
