@@ -113,8 +113,8 @@ describe('cdk-nag AwsSolutions checks', () => {
         .map(({ path }) => path);
 
       expect(paths.sort()).toEqual(lastStops.map((queue) => queue.node.path).sort());
-      expect(paths).toContain(`Outbox-${stage}/Relay/PoisonQueue`);
-      if (stage === 'dev') expect(paths).toContain('Outbox-dev/Tap/Queue');
+      expect(paths).toContain(`Outbox-${stage}/Outbox/Relay/PoisonQueue`);
+      if (stage === 'dev') expect(paths).toContain('Outbox-dev/Sample/Tap/Queue');
     }
   });
 
@@ -140,7 +140,7 @@ describe('cdk-nag AwsSolutions checks', () => {
 
     expect(findings(nagReport(stack), 'error')).toEqual([
       expect.stringMatching(
-        /^AwsSolutions-IAM5\[Action::sqs:\*\]: Outbox-prod\/Relay\/Function\/ServiceRole/,
+        /^AwsSolutions-IAM5\[Action::sqs:\*\]: Outbox-prod\/Outbox\/Relay\/Function\/ServiceRole/,
       ),
     ]);
   });
