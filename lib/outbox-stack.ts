@@ -54,7 +54,7 @@ export interface OutboxStackProps extends StackProps {
   readonly mailFromAddress?: string;
   /**
    * The table's peak outbox event rate (events per second); sizes the
-   * pending index's shards (lib/outbox-table.ts).
+   * pending index's shards (lib/outbox/outbox-table.ts).
    * @default - 16 shards, about 5,300 events per second
    */
   readonly peakEventsPerSecond?: number;
@@ -64,7 +64,7 @@ export interface OutboxStackProps extends StackProps {
    */
   readonly keepLegacyPendingIndex?: boolean;
   /**
-   * The relay's batching window (lib/outbox-relay.ts).
+   * The relay's batching window (lib/outbox/outbox-relay.ts).
    * @default RELAY_BATCHING_WINDOW
    */
   readonly relayBatchingWindow?: Duration;

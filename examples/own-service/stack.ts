@@ -6,10 +6,14 @@
  * README "Use it in your own service" quotes this file.
  */
 import { fileURLToPath } from 'node:url';
-import { Stack, type StackProps } from 'aws-cdk-lib';
+import { Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 // In your service: import { TransactionalOutbox } from '<this repository>/lib/outbox';
 import { TransactionalOutbox } from '../../lib/outbox';
@@ -22,6 +26,8 @@ export class UsersServiceStack extends Stack {
   readonly outbox: TransactionalOutbox;
   /** The function that writes a user and its events. */
   readonly writeUser: NodejsFunction;
+  /** The consumer of `UserRegistered` events. */
+  readonly welcomeUser: NodejsFunction;
 
   constructor(scope: Construct, id: string, props?: StackProps) {
     super(scope, id, props);
@@ -50,5 +56,35 @@ export class UsersServiceStack extends Stack {
     this.outbox.grantWriter(this.writeUser, { tableActions: ['PutItem'] });
     this.writeUser.addEnvironment('EVENT_SOURCE', 'com.example.users');
     this.outbox.monitoring.addThrottlesAlarm(this.writeUser);
+
+    // A consumer: rule on the outbox bus -> queue (with a dead-letter queue) -> function.
+    const deadLetterQueue = new sqs.Queue(this, 'WelcomeUserDlq', { enforceSSL: true });
+    const queue = new sqs.Queue(this, 'WelcomeUserQueue', {
+      enforceSSL: true,
+      visibilityTimeout: Duration.minutes(3),
+      deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: 5 },
+    });
+    new events.Rule(this, 'UserRegistered', {
+      eventBus: this.outbox.eventBus,
+      eventPattern: { source: ['com.example.users'], detailType: ['UserRegistered'] },
+      targets: [new targets.SqsQueue(queue)],
+    });
+    this.welcomeUser = new NodejsFunction(this, 'WelcomeUser', {
+      entry: fileURLToPath(new URL('./welcome-user.ts', import.meta.url)),
+      runtime: lambda.Runtime.NODEJS_24_X,
+      architecture: lambda.Architecture.ARM_64,
+      timeout: Duration.seconds(30),
+      environment: { TABLE_NAME: this.table.tableName },
+    });
+    this.welcomeUser.addEventSource(new SqsEventSource(queue, { reportBatchItemFailures: true }));
+    // Its idempotency records: claim, complete, read, release.
+    this.table.grant(
+      this.welcomeUser,
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+      'dynamodb:DeleteItem',
+    );
+    this.outbox.monitoring.addDeadLetterQueueAlarm('welcome-user', deadLetterQueue);
   }
 }

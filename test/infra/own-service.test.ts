@@ -132,7 +132,7 @@ describe('TransactionalOutbox on a service table with its own keys', () => {
     }
   });
 
-  it('has the alarms of the relay, the sweeper, the table and each function, and no API alarms', () => {
+  it('has the alarms of the relay, the sweeper, the table, the writer and the consumer queue, and no API alarms', () => {
     const names = Object.values(synthesized.template.findResources('AWS::CloudWatch::Alarm')).map(
       (alarm) => alarm.Properties.AlarmName,
     );
@@ -151,6 +151,7 @@ describe('TransactionalOutbox on a service table with its own keys', () => {
         'throttles-relay',
         'throttles-sweeper',
         'throttles-writeuser',
+        'dlq-welcome-user',
       ]
         .map((name) => `Users-${name}`)
         .sort(),
