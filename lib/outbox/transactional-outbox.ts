@@ -207,6 +207,14 @@ export class TransactionalOutbox extends Construct {
         : pendingShardsFor(props.peakEventsPerSecond);
 
     if (props.table) {
+      const createOnly = (['keepLegacyPendingIndex', 'deletionProtection'] as const).filter(
+        (setting) => props[setting] !== undefined,
+      );
+      if (createOnly.length > 0) {
+        throw new OutboxConfigurationError(
+          `${createOnly.join(' and ')} apply to a table the outbox creates; set them on ${props.table.node.path} instead`,
+        );
+      }
       this.table = props.table;
       this.attributeNames = checkAttributeNames(namesOfTable(props.table, props));
       requireNewImageStream(props.table);

@@ -296,4 +296,10 @@ describe('TransactionalOutbox refuses at synth time', () => {
       /sortKey and .*ttlAttribute|ttlAttribute and sortKey/,
     );
   });
+
+  it('settings of a created table given with an existing one', () => {
+    expect(() => outboxOn({}, { deletionProtection: true })).toThrow(
+      /deletionProtection apply to a table the outbox creates; set them on Service\/Table instead/,
+    );
+  });
 });
