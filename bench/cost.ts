@@ -38,7 +38,7 @@ import { markDelivered } from '../lambdas/outbox/marker';
 import { PENDING_INDEX_ATTRIBUTES } from '../lambdas/outbox/pending-index';
 import { OutboxWriter } from '../lambdas/outbox/writer';
 import { createDocumentClient } from '../lambdas/shared/clients';
-import { LEGACY_PENDING_INDEX } from '../lib/outbox-table';
+import { LEGACY_PENDING_INDEX } from '../lib/outbox/outbox-table';
 import { indexWriteUnits, readUnits, writeUnits } from './capacity-rules';
 import { PRICES } from './prices';
 import { round } from './stats';

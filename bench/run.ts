@@ -12,7 +12,7 @@ import { cpus, freemem, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DynamoDBRecord } from 'aws-lambda';
-import { RELAY_BATCHING_WINDOW } from '../lib/outbox-relay';
+import { RELAY_BATCHING_WINDOW } from '../lib/outbox/outbox-relay';
 import { type LocalServer, startDynamoDbLocal } from '../local/dynamodb-local';
 import { startMoto } from '../local/moto';
 import { eventSourceMappings } from '../local/resources';

@@ -3,7 +3,7 @@
  * properties, failing with a message that names the key and what it takes.
  */
 import { Duration } from 'aws-cdk-lib';
-import { isEmailAddress } from './outbox-monitoring';
+import { isEmailAddress } from './outbox/outbox-monitoring';
 import type { OutboxStackProps } from './outbox-stack';
 import { parseStage, type Stage } from './stage';
 

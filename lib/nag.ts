@@ -12,6 +12,7 @@
 import { Validations } from 'aws-cdk-lib';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { IConstruct } from 'constructs';
+import type { TransactionalOutbox } from './outbox/transactional-outbox';
 import type { OutboxStack } from './outbox-stack';
 import { ServiceFunction } from './service-function';
 
@@ -74,16 +75,29 @@ const TERMINAL_QUEUE_REASONS = {
  * that exist when it is called: call it last in the stack's constructor.
  */
 export function acknowledgeNagFindings(stack: OutboxStack): void {
-  for (const fn of stack.node.findAll().filter((construct) => construct instanceof ServiceFunction)) {
-    acknowledgeFunctionFindings(fn);
-  }
-  acknowledgeTerminalQueue(stack.relay.poisonQueue, TERMINAL_QUEUE_REASONS.poison);
-  acknowledgeTerminalQueue(stack.relay.onFailureQueue, TERMINAL_QUEUE_REASONS.onFailure);
+  acknowledgeOutboxNagFindings(stack.outbox);
+  for (const fn of serviceFunctionsIn(stack.sample)) acknowledgeFunctionFindings(fn);
   if (stack.tap) acknowledgeTerminalQueue(stack.tap.queue, TERMINAL_QUEUE_REASONS.tap);
   // A consumer's own dead-letter queue needs nothing: it is a redrive target, which cdk-nag recognizes.
   for (const consumer of stack.consumers) {
     acknowledgeTerminalQueue(consumer.ruleDeadLetterQueue, TERMINAL_QUEUE_REASONS.ruleDeadLetter);
   }
+}
+
+/**
+ * Acknowledges the findings a `TransactionalOutbox` accepts, in any stack:
+ * its functions' managed logging policy and X-Ray wildcard, and the missing
+ * dead-letter queues of its poison and on-failure queues (themselves the
+ * last stops).
+ */
+export function acknowledgeOutboxNagFindings(outbox: TransactionalOutbox): void {
+  for (const fn of serviceFunctionsIn(outbox)) acknowledgeFunctionFindings(fn);
+  acknowledgeTerminalQueue(outbox.relay.poisonQueue, TERMINAL_QUEUE_REASONS.poison);
+  acknowledgeTerminalQueue(outbox.relay.onFailureQueue, TERMINAL_QUEUE_REASONS.onFailure);
+}
+
+function serviceFunctionsIn(scope: IConstruct): ServiceFunction[] {
+  return scope.node.findAll().filter((construct) => construct instanceof ServiceFunction);
 }
 
 /** The managed logging policy on the function's role, and X-Ray's `*` in its default policy. */

@@ -1,19 +1,31 @@
 /**
- * One deployment of the outbox and its sample service: table, bus, relay,
- * API, and in dev the tap queue. The stack only composes constructs.
+ * One deployment of the outbox and its sample service: a
+ * `TransactionalOutbox` (table, bus, relay, sweeper, alarms) and the
+ * `SampleService` that writes through it (API, consumers, in dev the tap
+ * queue). The stack only composes the two.
  */
-import { CfnOutput, type Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
-import type { Construct } from 'constructs';
-import { PENDING_INDEX } from '../lambdas/outbox/keys';
-import { EventTap } from './event-tap';
+import {
+  type CfnElement,
+  CfnOutput,
+  type Duration,
+  Names,
+  RemovalPolicy,
+  Stack,
+  type StackProps,
+} from 'aws-cdk-lib';
+import type { Construct, IConstruct } from 'constructs';
+import { logicalIdFor } from './logical-ids';
 import { acknowledgeNagFindings } from './nag';
-import { EVENT_SOURCE, type JwtAuthorization, OutboxApi } from './outbox-api';
-import { OutboxBus } from './outbox-bus';
-import { OutboxConsumer } from './outbox-consumer';
-import { OutboxMonitoring } from './outbox-monitoring';
-import { OutboxRelay } from './outbox-relay';
-import { OutboxSweeper } from './outbox-sweeper';
-import { OutboxTable } from './outbox-table';
+import type { OutboxBus } from './outbox/outbox-bus';
+import type { OutboxConsumer } from './outbox/outbox-consumer';
+import type { OutboxMonitoring } from './outbox/outbox-monitoring';
+import type { OutboxRelay } from './outbox/outbox-relay';
+import type { OutboxSweeper } from './outbox/outbox-sweeper';
+import type { OutboxTable } from './outbox/outbox-table';
+import { TransactionalOutbox } from './outbox/transactional-outbox';
+import type { EventTap } from './sample/event-tap';
+import type { JwtAuthorization, SampleApi } from './sample/sample-api';
+import { SampleService } from './sample/sample-service';
 import type { Stage } from './stage';
 
 /** Properties of an {@link OutboxStack}. */
@@ -42,7 +54,7 @@ export interface OutboxStackProps extends StackProps {
   readonly mailFromAddress?: string;
   /**
    * The table's peak outbox event rate (events per second); sizes the
-   * pending index's shards (lib/outbox-table.ts).
+   * pending index's shards (lib/outbox/outbox-table.ts).
    * @default - 16 shards, about 5,300 events per second
    */
   readonly peakEventsPerSecond?: number;
@@ -52,7 +64,7 @@ export interface OutboxStackProps extends StackProps {
    */
   readonly keepLegacyPendingIndex?: boolean;
   /**
-   * The relay's batching window (lib/outbox-relay.ts).
+   * The relay's batching window (lib/outbox/outbox-relay.ts).
    * @default RELAY_BATCHING_WINDOW
    */
   readonly relayBatchingWindow?: Duration;
@@ -62,6 +74,10 @@ export interface OutboxStackProps extends StackProps {
 export class OutboxStack extends Stack {
   /** The stage this stack deploys. */
   readonly stage: Stage;
+  /** The outbox: table, bus, relay, sweeper, their alarms and dashboard. */
+  readonly outbox: TransactionalOutbox;
+  /** The sample service writing through the outbox. */
+  readonly sample: SampleService;
   /** The single table with entities, outbox items and the pending index. */
   readonly outboxTable: OutboxTable;
   /** The event bus and its archive. */
@@ -71,7 +87,7 @@ export class OutboxStack extends Stack {
   /** The scheduled sweeper republishing events left pending (DESIGN.md section 5). */
   readonly sweeper: OutboxSweeper;
   /** The sample service's HTTP API. */
-  readonly api: OutboxApi;
+  readonly api: SampleApi;
   /** The tap queue copying every event on the bus; dev only. */
   readonly tap?: EventTap;
   /** Alarms, their SNS topic and the dashboard (docs/operations.md). */
@@ -86,77 +102,42 @@ export class OutboxStack extends Stack {
     // Prod keeps data and logs when a resource leaves the stack; dev cleans up after itself.
     const removalPolicy = prod ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
 
-    this.outboxTable = new OutboxTable(this, 'OutboxTable', {
+    this.outbox = new TransactionalOutbox(this, OUTBOX_ID, {
+      eventBusName: `outbox-${props.stage}`,
       removalPolicy,
       deletionProtection: prod,
       ...(props.peakEventsPerSecond === undefined ? {} : { peakEventsPerSecond: props.peakEventsPerSecond }),
       ...(props.keepLegacyPendingIndex ? { keepLegacyPendingIndex: true } : {}),
-    });
-    this.bus = new OutboxBus(this, 'Bus', { eventBusName: `outbox-${props.stage}` });
-    this.relay = new OutboxRelay(this, 'Relay', {
-      table: this.outboxTable.table,
-      eventBus: this.bus.eventBus,
-      removalPolicy,
       ...(props.deliveredTtlHours === undefined ? {} : { deliveredTtlHours: props.deliveredTtlHours }),
-      ...(props.relayBatchingWindow === undefined ? {} : { maxBatchingWindow: props.relayBatchingWindow }),
-    });
-    this.api = new OutboxApi(this, 'Api', {
-      table: this.outboxTable.table,
-      apiName: `outbox-${props.stage}`,
-      removalPolicy,
-      ...(props.jwt ? { jwt: props.jwt } : {}),
-    });
-    if (!prod) this.tap = new EventTap(this, 'Tap', { eventBus: this.bus.eventBus, removalPolicy });
-    this.sweeper = new OutboxSweeper(this, 'Sweeper', {
-      table: this.outboxTable.table,
-      eventBus: this.bus.eventBus,
-      poisonQueue: this.relay.poisonQueue,
-      removalPolicy,
-      ...(props.deliveredTtlHours === undefined ? {} : { deliveredTtlHours: props.deliveredTtlHours }),
-    });
-    const memberEvents = ['MemberRegistered', 'MemberProfileUpdated', 'MemberWithdrawn'];
-    this.consumers = [
-      new OutboxConsumer(this, 'NotificationsConsumer', {
-        consumerName: 'notifications',
-        handlerName: 'notifications',
-        table: this.outboxTable.table,
-        eventBus: this.bus.eventBus,
-        eventPattern: { source: [EVENT_SOURCE], detailType: memberEvents },
-        mailFromAddress: props.mailFromAddress ?? 'no-reply@example.com',
-        removalPolicy,
-      }),
-      new OutboxConsumer(this, 'MemberActivityConsumer', {
-        consumerName: 'member-activity',
-        handlerName: 'member-activity',
-        table: this.outboxTable.table,
-        eventBus: this.bus.eventBus,
-        eventPattern: {
-          source: [EVENT_SOURCE],
-          detailType: [...memberEvents, 'OrderPlaced', 'OrderCancelled'],
-        },
-        removalPolicy,
-      }),
-    ];
-
-    // Created after every function, so each one gets a throttles alarm.
-    this.monitoring = new OutboxMonitoring(this, 'Monitoring', {
-      table: this.outboxTable.table,
-      pendingIndexName: PENDING_INDEX,
-      relayFunction: this.relay.function,
-      poisonQueue: this.relay.poisonQueue,
-      onFailureQueue: this.relay.onFailureQueue,
-      httpApi: this.api.httpApi,
-      removalPolicy,
+      ...(props.relayBatchingWindow === undefined
+        ? {}
+        : { relay: { maxBatchingWindow: props.relayBatchingWindow } }),
       ...(props.alarmEmail === undefined ? {} : { alarmEmail: props.alarmEmail }),
     });
-    for (const consumer of this.consumers) {
-      this.monitoring.addDeadLetterQueueAlarm(consumer.consumerName, consumer.deadLetterQueue);
-      this.monitoring.addDeadLetterQueueAlarm(`${consumer.consumerName}-rule`, consumer.ruleDeadLetterQueue);
-    }
+    this.sample = new SampleService(this, SAMPLE_ID, {
+      outbox: this.outbox,
+      apiName: `outbox-${props.stage}`,
+      eventTap: !prod,
+      removalPolicy,
+      mailFromAddress: props.mailFromAddress ?? 'no-reply@example.com',
+      ...(props.jwt ? { jwt: props.jwt } : {}),
+    });
+
+    const { outboxTable, bus } = this.outbox;
+    // The stack lets the outbox create both, so both exist.
+    if (!outboxTable || !bus) throw new Error('the outbox created no table or no bus');
+    this.outboxTable = outboxTable;
+    this.bus = bus;
+    this.relay = this.outbox.relay;
+    this.sweeper = this.outbox.sweeper;
+    this.monitoring = this.outbox.monitoring;
+    this.api = this.sample.api;
+    if (this.sample.tap) this.tap = this.sample.tap;
+    this.consumers = this.sample.consumers;
 
     // Output ids are read by the local runtime and the e2e targets: keep them stable.
     new CfnOutput(this, 'TableName', { value: this.outboxTable.table.tableName });
-    new CfnOutput(this, 'TableStreamArn', { value: this.tableStreamArn() });
+    new CfnOutput(this, 'TableStreamArn', { value: this.outbox.tableStreamArn });
     new CfnOutput(this, 'EventBusName', { value: this.bus.eventBus.eventBusName });
     new CfnOutput(this, 'ApiUrl', { value: this.api.url });
     new CfnOutput(this, 'PoisonQueueUrl', { value: this.relay.poisonQueue.queueUrl });
@@ -166,9 +147,48 @@ export class OutboxStack extends Stack {
     acknowledgeNagFindings(this);
   }
 
-  private tableStreamArn(): string {
-    const arn = this.outboxTable.table.tableStreamArn;
-    if (arn === undefined) throw new Error('the outbox table has no stream');
-    return arn;
+  /**
+   * Logical ids as they were before the outbox and the sample became
+   * constructs of their own: their ids are left out of the path, so the
+   * retained table, queues and log groups, the API (and its URL) and the
+   * stream's event source mapping (whose replacement would read the stream
+   * again from its trim horizon) stay the same resources (lib/logical-ids.ts).
+   */
+  protected override allocateLogicalId(element: CfnElement): string {
+    return logicalIdFor(this.pathWithoutParts(element).map((id) => this.withoutPartsInUniqueIds(id)));
+  }
+
+  /** Construct ids from below the stack down to `construct`, without the two parts. */
+  private pathWithoutParts(construct: IConstruct, from: IConstruct = this): string[] {
+    const scopes = construct.node.scopes;
+    return scopes
+      .slice(scopes.indexOf(from) + 1)
+      .filter((scope) => scope !== this.outbox && scope !== this.sample)
+      .map((scope) => scope.node.id);
+  }
+
+  /**
+   * Some construct ids embed another construct's unique id (an event source
+   * mapping names its queue or stream's table, a rule's permission its
+   * function): those unique ids are replaced by the ones without the parts.
+   */
+  private withoutPartsInUniqueIds(id: string): string {
+    const stackPrefix = this.node.id.replace(/[^A-Za-z0-9]/g, '');
+    if (!PART_IDS.some((part) => id.includes(`${stackPrefix}${part}`))) return id;
+    let rewritten = id;
+    for (const part of [this.outbox, this.sample]) {
+      for (const construct of part.node.findAll()) {
+        const uniqueId = Names.nodeUniqueId(construct.node);
+        if (!rewritten.includes(uniqueId)) continue;
+        const root = construct.node.scopes[0];
+        rewritten = rewritten.replace(uniqueId, logicalIdFor(this.pathWithoutParts(construct, root)));
+      }
+    }
+    return rewritten;
   }
 }
+
+/** Construct ids of the two parts; left out of logical ids (see `allocateLogicalId`). */
+const OUTBOX_ID = 'Outbox';
+const SAMPLE_ID = 'Sample';
+const PART_IDS = [OUTBOX_ID, SAMPLE_ID];

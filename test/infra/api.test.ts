@@ -1,7 +1,7 @@
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { API_ROUTES, FALLBACK_ROUTE } from '../../lambdas/handlers/api-routes';
-import { EVENT_SOURCE } from '../../lib/outbox-api';
+import { EVENT_SOURCE } from '../../lib/sample/sample-api';
 import { arnOf, logicalIdOf, synth } from '../helpers/synth';
 
 const ROUTE = 'AWS::ApiGatewayV2::Route';

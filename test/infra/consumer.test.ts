@@ -3,7 +3,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import { describe, expect, it } from 'vitest';
-import { OutboxConsumer } from '../../lib/outbox-consumer';
+import { OutboxConsumer } from '../../lib/outbox/outbox-consumer';
 import { arnOf, logicalIdOf, statementsOfFunction, statementsWithAction, synth } from '../helpers/synth';
 
 const IDEMPOTENCY_ACTIONS = [

@@ -3,7 +3,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { AttributeType, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { API_ROUTES, FALLBACK_ROUTE } from '../../lambdas/handlers/api-routes';
-import { API_TABLE_ACCESS } from '../../lib/outbox-api';
+import { API_TABLE_ACCESS } from '../../lib/sample/sample-api';
 import { ServiceFunction, type ServiceFunctionProps } from '../../lib/service-function';
 import {
   arnOf,

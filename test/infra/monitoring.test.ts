@@ -7,7 +7,7 @@ import { PENDING_INDEX } from '../../lambdas/outbox/keys';
 import { RELAY_METRICS } from '../../lambdas/outbox/relay';
 import { SWEEPER_METRICS } from '../../lambdas/outbox/sweeper';
 import { InvalidContextError, stackPropsFromContext } from '../../lib/app-context';
-import { OUTBOX_METRICS, RELAY_SERVICE_NAME, SWEEPER_SERVICE_NAME } from '../../lib/outbox-monitoring';
+import { OUTBOX_METRICS, RELAY_SERVICE_NAME, SWEEPER_SERVICE_NAME } from '../../lib/outbox/outbox-monitoring';
 import { OutboxStack } from '../../lib/outbox-stack';
 import { arnOf, logicalIdOf, type Synthesized, synth } from '../helpers/synth';
 

@@ -1,12 +1,18 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { App, type PolicyValidationPluginReport, type Stack, Validations } from 'aws-cdk-lib';
+import { App, type PolicyValidationPluginReport, Stack, Validations } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { describe, expect, it } from 'vitest';
-import { FUNCTION_POLICY_ACKNOWLEDGMENTS, FUNCTION_ROLE_ACKNOWLEDGMENTS } from '../../lib/nag';
+import {
+  acknowledgeOutboxNagFindings,
+  FUNCTION_POLICY_ACKNOWLEDGMENTS,
+  FUNCTION_ROLE_ACKNOWLEDGMENTS,
+} from '../../lib/nag';
+import { TransactionalOutbox } from '../../lib/outbox/transactional-outbox';
 import { OutboxStack } from '../../lib/outbox-stack';
 import { STAGES, type Stage } from '../../lib/stage';
 
@@ -113,8 +119,8 @@ describe('cdk-nag AwsSolutions checks', () => {
         .map(({ path }) => path);
 
       expect(paths.sort()).toEqual(lastStops.map((queue) => queue.node.path).sort());
-      expect(paths).toContain(`Outbox-${stage}/Relay/PoisonQueue`);
-      if (stage === 'dev') expect(paths).toContain('Outbox-dev/Tap/Queue');
+      expect(paths).toContain(`Outbox-${stage}/Outbox/Relay/PoisonQueue`);
+      if (stage === 'dev') expect(paths).toContain('Outbox-dev/Sample/Tap/Queue');
     }
   });
 
@@ -140,8 +146,22 @@ describe('cdk-nag AwsSolutions checks', () => {
 
     expect(findings(nagReport(stack), 'error')).toEqual([
       expect.stringMatching(
-        /^AwsSolutions-IAM5\[Action::sqs:\*\]: Outbox-prod\/Relay\/Function\/ServiceRole/,
+        /^AwsSolutions-IAM5\[Action::sqs:\*\]: Outbox-prod\/Outbox\/Relay\/Function\/ServiceRole/,
       ),
     ]);
+  });
+
+  it('find no unacknowledged error in a service stack with a TransactionalOutbox on its own table', () => {
+    const stack = new Stack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'Service');
+    const table = new dynamodb.TableV2(stack, 'Table', {
+      partitionKey: { name: 'PK', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'SK', type: dynamodb.AttributeType.STRING },
+      dynamoStream: dynamodb.StreamViewType.NEW_IMAGE,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+    });
+
+    acknowledgeOutboxNagFindings(new TransactionalOutbox(stack, 'Outbox', { table }));
+
+    expect(findings(nagReport(stack), 'error')).toEqual([]);
   });
 });

@@ -43,4 +43,42 @@ describe('outbox stack', () => {
     expect(url).toContain(JSON.stringify({ Ref: logicalIdOf(stack.api.httpApi) }));
     expect(url).toMatch(/^\{"Fn::Join":\["",\["https:\/\/",.*"\/"\]\]\}$/);
   });
+
+  it('keeps the logical ids its resources had before the outbox and the sample became constructs', () => {
+    // Generated ids on purpose: in a deployed stack a new logical id replaces the
+    // retained table, queues and API (a new URL), and a new stream mapping reads
+    // the stream again from its trim horizon.
+    const { stack, template } = synth('prod');
+
+    expect({
+      table: logicalIdOf(stack.outboxTable.table),
+      bus: logicalIdOf(stack.bus.eventBus),
+      poisonQueue: logicalIdOf(stack.relay.poisonQueue),
+      onFailureQueue: logicalIdOf(stack.relay.onFailureQueue),
+      api: logicalIdOf(stack.api.httpApi),
+      consumerQueue: logicalIdOf(stack.consumers[0]?.queue ?? stack),
+    }).toEqual({
+      table: 'OutboxTable23220A39',
+      bus: 'BusEventBus016AB1B4',
+      poisonQueue: 'RelayPoisonQueue26040A23',
+      onFailureQueue: 'RelayOnFailureQueue77DD6BC5',
+      api: 'ApiHttpApi4C294DC0',
+      consumerQueue: 'NotificationsConsumerQueue0F800B24',
+    });
+    expect(Object.keys(template.findResources('AWS::Lambda::EventSourceMapping')).sort()).toEqual([
+      'MemberActivityConsumerFunctionSqsEventSourceOutboxprodMemberActivityConsumerQueue17A0700B63BD7D39',
+      'NotificationsConsumerFunctionSqsEventSourceOutboxprodNotificationsConsumerQueue16977D9948BF1B74',
+      'RelayFunctionDynamoDBEventSourceOutboxprodOutboxTableABF6F229C97DA713',
+    ]);
+  });
+
+  it('composes the outbox and the sample service that writes through it', () => {
+    const { stack } = synth('dev');
+
+    expect(stack.outbox.table).toBe(stack.outboxTable.table);
+    expect(stack.relay).toBe(stack.outbox.relay);
+    expect(stack.api).toBe(stack.sample.api);
+    expect(stack.outbox.node.scope).toBe(stack);
+    expect(stack.sample.node.scope).toBe(stack);
+  });
 });

@@ -5,7 +5,7 @@ import { EventBus, Schedule } from 'aws-cdk-lib/aws-events';
 import { Queue } from 'aws-cdk-lib/aws-sqs';
 import { describe, expect, it } from 'vitest';
 import { PENDING_INDEX } from '../../lambdas/outbox/keys';
-import { OutboxSweeper, type OutboxSweeperProps } from '../../lib/outbox-sweeper';
+import { OutboxSweeper, type OutboxSweeperProps } from '../../lib/outbox/outbox-sweeper';
 import {
   arnOf,
   logicalIdOf,

@@ -10,7 +10,7 @@ import {
   TTL_ATTRIBUTE,
 } from '../../lambdas/outbox/keys';
 import { CONTEXT_KEYS, InvalidContextError, stackPropsFromContext } from '../../lib/app-context';
-import { LEGACY_PENDING_INDEX, pendingIndexCeiling, pendingShardsFor } from '../../lib/outbox-table';
+import { LEGACY_PENDING_INDEX, pendingIndexCeiling, pendingShardsFor } from '../../lib/outbox/outbox-table';
 import { synth } from '../helpers/synth';
 
 const TABLE = 'AWS::DynamoDB::GlobalTable';

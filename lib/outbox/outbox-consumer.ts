@@ -13,8 +13,8 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { MAIL_FROM_ENV } from '../lambdas/consumer/env';
-import { ServiceFunction, type TableAction } from './service-function';
+import { MAIL_FROM_ENV } from '../../lambdas/consumer/env';
+import { ServiceFunction, type TableAction } from '../service-function';
 
 /**
  * What Powertools Idempotency does on the table: GetItem reads a record,

@@ -5,16 +5,9 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import { Construct } from 'constructs';
-import {
-  PENDING_INDEX,
-  PENDING_PK,
-  PENDING_SHARDS,
-  PENDING_SK,
-  PK,
-  SK,
-  TTL_ATTRIBUTE,
-} from '../lambdas/outbox/keys';
-import { PENDING_INDEX_ATTRIBUTES } from '../lambdas/outbox/pending-index';
+import { PENDING_SHARDS } from '../../lambdas/outbox/keys';
+import { PENDING_INDEX_ATTRIBUTES } from '../../lambdas/outbox/pending-index';
+import { DEFAULT_ATTRIBUTE_NAMES, type OutboxAttributeNames } from './outbox-layout';
 
 /** The pending index of earlier versions, which projected every attribute. */
 export const LEGACY_PENDING_INDEX = 'pending';
@@ -83,6 +76,26 @@ export interface OutboxTableProps {
    * @default false
    */
   readonly keepLegacyPendingIndex?: boolean;
+  /**
+   * Names of the key, pending-index and TTL attributes.
+   * @default DEFAULT_ATTRIBUTE_NAMES
+   */
+  readonly attributeNames?: OutboxAttributeNames;
+}
+
+/**
+ * The pending index as the outbox needs it: sparse on the pending key
+ * attributes, projecting the keys, `occurredAt` and `eventId` only
+ * (lambdas/outbox/pending-index.ts reads nothing else from it).
+ */
+export function pendingIndexProps(names: OutboxAttributeNames): dynamodb.GlobalSecondaryIndexPropsV2 {
+  return {
+    indexName: names.pendingIndexName,
+    partitionKey: { name: names.pendingPartitionKey, type: dynamodb.AttributeType.STRING },
+    sortKey: { name: names.pendingSortKey, type: dynamodb.AttributeType.STRING },
+    projectionType: dynamodb.ProjectionType.INCLUDE,
+    nonKeyAttributes: [...PENDING_INDEX_ATTRIBUTES],
+  };
 }
 
 /**
@@ -115,27 +128,27 @@ export class OutboxTable extends Construct {
     super(scope, id);
     this.pendingShards =
       props.peakEventsPerSecond === undefined ? PENDING_SHARDS : pendingShardsFor(props.peakEventsPerSecond);
-    const pendingKeys = {
-      partitionKey: { name: PENDING_PK, type: dynamodb.AttributeType.STRING },
-      sortKey: { name: PENDING_SK, type: dynamodb.AttributeType.STRING },
-    };
+    const names = props.attributeNames ?? DEFAULT_ATTRIBUTE_NAMES;
+    const pendingIndex = pendingIndexProps(names);
     this.table = new dynamodb.TableV2(this, 'Table', {
-      partitionKey: { name: PK, type: dynamodb.AttributeType.STRING },
-      sortKey: { name: SK, type: dynamodb.AttributeType.STRING },
+      partitionKey: { name: names.partitionKey, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: names.sortKey, type: dynamodb.AttributeType.STRING },
       billing: dynamodb.Billing.onDemand(),
       dynamoStream: dynamodb.StreamViewType.NEW_IMAGE,
-      timeToLiveAttribute: TTL_ATTRIBUTE,
+      timeToLiveAttribute: names.ttlAttribute,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       encryption: dynamodb.TableEncryptionV2.awsManagedKey(),
       globalSecondaryIndexes: [
-        {
-          indexName: PENDING_INDEX,
-          ...pendingKeys,
-          projectionType: dynamodb.ProjectionType.INCLUDE,
-          nonKeyAttributes: [...PENDING_INDEX_ATTRIBUTES],
-        },
+        pendingIndex,
         ...(props.keepLegacyPendingIndex
-          ? [{ indexName: LEGACY_PENDING_INDEX, ...pendingKeys, projectionType: dynamodb.ProjectionType.ALL }]
+          ? [
+              {
+                indexName: LEGACY_PENDING_INDEX,
+                partitionKey: pendingIndex.partitionKey,
+                ...(pendingIndex.sortKey ? { sortKey: pendingIndex.sortKey } : {}),
+                projectionType: dynamodb.ProjectionType.ALL,
+              },
+            ]
           : []),
       ],
       removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,

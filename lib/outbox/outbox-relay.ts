@@ -9,9 +9,15 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { OUTBOX_PREFIX, PENDING_PK, SK } from '../lambdas/outbox/keys';
-import { ENV } from '../lambdas/shared/env';
-import { ServiceFunction } from './service-function';
+import { OUTBOX_PREFIX } from '../../lambdas/outbox/keys';
+import { ENV } from '../../lambdas/shared/env';
+import { ServiceFunction } from '../service-function';
+import {
+  DEFAULT_ATTRIBUTE_NAMES,
+  DEFAULT_PENDING_SHARDS,
+  layoutEnvironment,
+  type OutboxAttributeNames,
+} from './outbox-layout';
 
 /** The relay's default batching window; see {@link OutboxRelayProps.maxBatchingWindow}. */
 export const RELAY_BATCHING_WINDOW = Duration.seconds(1);
@@ -22,6 +28,17 @@ export interface OutboxRelayProps {
   readonly table: dynamodb.ITable;
   /** The bus the relay publishes to. */
   readonly eventBus: events.IEventBus;
+  /**
+   * Names of the table's key, pending-index and TTL attributes; the stream
+   * filter and the function's layout variables follow them.
+   * @default DEFAULT_ATTRIBUTE_NAMES
+   */
+  readonly attributeNames?: OutboxAttributeNames;
+  /**
+   * Shards of the pending index (`OUTBOX_PENDING_SHARDS`).
+   * @default DEFAULT_PENDING_SHARDS
+   */
+  readonly pendingShards?: number;
   /**
    * Hours a delivered outbox item lives before TTL deletes it.
    * @default 24
@@ -100,6 +117,7 @@ export class OutboxRelay extends Construct {
   constructor(scope: Construct, id: string, props: OutboxRelayProps) {
     super(scope, id);
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    const names = props.attributeNames ?? DEFAULT_ATTRIBUTE_NAMES;
     const deliveredTtlHours = props.deliveredTtlHours ?? 24;
     if (!(Number.isFinite(deliveredTtlHours) && deliveredTtlHours > 0)) {
       throw new Error(`deliveredTtlHours must be a positive number, got ${deliveredTtlHours}`);
@@ -121,7 +139,10 @@ export class OutboxRelay extends Construct {
       serviceName: 'outbox-relay',
       memorySize: props.memorySize ?? 1024,
       timeout: props.timeout ?? Duration.seconds(60),
-      environment: { [ENV.DELIVERED_TTL_HOURS]: String(deliveredTtlHours) },
+      environment: {
+        [ENV.DELIVERED_TTL_HOURS]: String(deliveredTtlHours),
+        ...layoutEnvironment(names, props.pendingShards ?? DEFAULT_PENDING_SHARDS),
+      },
       removalPolicy,
     });
     // Delivered marks are PartiQL UPDATEs sent with BatchExecuteStatement
@@ -146,15 +167,21 @@ export class OutboxRelay extends Construct {
       // A DynamoDB mapping filters only on the `dynamodb` key, not `eventName`:
       // an outbox INSERT has the pending marker in its new image, a delivered
       // mark removes it, and a TTL delete has no new image at all.
-      filters: [
-        lambda.FilterCriteria.filter({
-          dynamodb: {
-            Keys: { [SK]: { S: lambda.FilterRule.beginsWith(OUTBOX_PREFIX) } },
-            NewImage: { [PENDING_PK]: { S: lambda.FilterRule.exists() } },
-          },
-        }),
-      ],
+      filters: [relayFilter(names)],
     });
     this.function.addEventSource(this.eventSource);
   }
+}
+
+/**
+ * The relay's stream filter: outbox items (sort key `OUTBOX#...`) whose new
+ * image still has the pending partition key, under the configured names.
+ */
+export function relayFilter(names: OutboxAttributeNames): Record<string, unknown> {
+  return lambda.FilterCriteria.filter({
+    dynamodb: {
+      Keys: { [names.sortKey]: { S: lambda.FilterRule.beginsWith(OUTBOX_PREFIX) } },
+      NewImage: { [names.pendingPartitionKey]: { S: lambda.FilterRule.exists() } },
+    },
+  });
 }

@@ -10,10 +10,15 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { PENDING_INDEX } from '../lambdas/outbox/keys';
-import { SWEEPER_DEFAULTS, SWEEPER_THRESHOLD_ENV } from '../lambdas/outbox/sweeper';
-import { ENV } from '../lambdas/shared/env';
-import { ServiceFunction } from './service-function';
+import { SWEEPER_DEFAULTS, SWEEPER_THRESHOLD_ENV } from '../../lambdas/outbox/sweeper';
+import { ENV } from '../../lambdas/shared/env';
+import { ServiceFunction } from '../service-function';
+import {
+  DEFAULT_ATTRIBUTE_NAMES,
+  DEFAULT_PENDING_SHARDS,
+  layoutEnvironment,
+  type OutboxAttributeNames,
+} from './outbox-layout';
 
 /** Properties of an {@link OutboxSweeper}. */
 export interface OutboxSweeperProps {
@@ -23,6 +28,16 @@ export interface OutboxSweeperProps {
   readonly eventBus: events.IEventBus;
   /** Where events that can never be published are parked (the relay's poison queue). */
   readonly poisonQueue: sqs.IQueue;
+  /**
+   * Names of the table's key, pending-index and TTL attributes.
+   * @default DEFAULT_ATTRIBUTE_NAMES
+   */
+  readonly attributeNames?: OutboxAttributeNames;
+  /**
+   * Shards of the pending index (`OUTBOX_PENDING_SHARDS`).
+   * @default DEFAULT_PENDING_SHARDS
+   */
+  readonly pendingShards?: number;
   /**
    * Seconds an event must have been pending before the sweeper republishes
    * it. The relay delivers within about a second, so the default never races
@@ -84,6 +99,7 @@ export class OutboxSweeper extends Construct {
     if (!(Number.isFinite(thresholdSeconds) && thresholdSeconds > 0)) {
       throw new Error(`thresholdSeconds must be a positive number, got ${thresholdSeconds}`);
     }
+    const names = props.attributeNames ?? DEFAULT_ATTRIBUTE_NAMES;
     const deliveredTtlHours = props.deliveredTtlHours ?? 24;
     if (!(Number.isFinite(deliveredTtlHours) && deliveredTtlHours > 0)) {
       throw new Error(`deliveredTtlHours must be a positive number, got ${deliveredTtlHours}`);
@@ -97,6 +113,7 @@ export class OutboxSweeper extends Construct {
       environment: {
         [ENV.DELIVERED_TTL_HOURS]: String(deliveredTtlHours),
         [SWEEPER_THRESHOLD_ENV]: String(thresholdSeconds),
+        ...layoutEnvironment(names, props.pendingShards ?? DEFAULT_PENDING_SHARDS),
       },
       removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
     });
@@ -104,7 +121,7 @@ export class OutboxSweeper extends Construct {
     // items); Query on the table reads each aggregate's pending events; the
     // delivered marks are PartiQL UPDATEs, the failed marks UpdateItem calls.
     this.function.useTable(props.table, ['PartiQLUpdate', 'UpdateItem', 'Query'], {
-      indexName: PENDING_INDEX,
+      indexName: names.pendingIndexName,
       actions: ['Scan'],
     });
     this.function.useEventBus(props.eventBus);

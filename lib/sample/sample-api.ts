@@ -8,12 +8,12 @@ import { AccessLogField, AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer, HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { API_ROUTES, type ApiRoute, FALLBACK_ROUTE } from '../lambdas/handlers/api-routes';
-import { ENV } from '../lambdas/shared/env';
-import { ServiceFunction, type TableAction } from './service-function';
+import { API_ROUTES, type ApiRoute, FALLBACK_ROUTE } from '../../lambdas/handlers/api-routes';
+import { ENV } from '../../lambdas/shared/env';
+import type { TransactionalOutbox } from '../outbox/transactional-outbox';
+import { ServiceFunction, type TableAction } from '../service-function';
 
 /** Read, conditionally write, and commit a transaction with outbox items. */
 const COMMAND_ACTIONS: readonly TableAction[] = ['GetItem', 'PutItem', 'UpdateItem', 'ConditionCheckItem'];
@@ -44,10 +44,10 @@ export interface JwtAuthorization {
   readonly audience: readonly string[];
 }
 
-/** Properties of an {@link OutboxApi}. */
-export interface OutboxApiProps {
-  /** The table the route handlers read and write. */
-  readonly table: dynamodb.ITable;
+/** Properties of an {@link SampleApi}. */
+export interface SampleApiProps {
+  /** The outbox whose table the route handlers read and write; the command handlers are its writers. */
+  readonly outbox: TransactionalOutbox;
   /**
    * Name of the HTTP API.
    * @default - CloudFormation generates one
@@ -81,7 +81,7 @@ export interface OutboxApiProps {
 }
 
 /** An HTTP API whose routes come from `API_ROUTES`, each served by its own function. */
-export class OutboxApi extends Construct {
+export class SampleApi extends Construct {
   /** The HTTP API. */
   readonly httpApi: apigw.HttpApi;
   /** The `$default` stage, auto-deployed. */
@@ -91,7 +91,7 @@ export class OutboxApi extends Construct {
   /** The route functions by handler name, the fallback (`not-found`) included. */
   readonly functions: ReadonlyMap<string, ServiceFunction>;
 
-  constructor(scope: Construct, id: string, props: OutboxApiProps) {
+  constructor(scope: Construct, id: string, props: SampleApiProps) {
     super(scope, id);
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
 
@@ -123,7 +123,7 @@ export class OutboxApi extends Construct {
 
     const functions = new Map<string, ServiceFunction>();
     for (const route of [...API_ROUTES, FALLBACK_ROUTE]) {
-      const fn = this.routeFunction(route, props.table, removalPolicy);
+      const fn = this.routeFunction(route, props.outbox, removalPolicy);
       functions.set(route.handler, fn);
       new apigw.HttpRoute(this, `Route-${route.handler}`, {
         httpApi: this.httpApi,
@@ -142,7 +142,7 @@ export class OutboxApi extends Construct {
 
   private routeFunction(
     route: ApiRoute,
-    table: dynamodb.ITable,
+    outbox: TransactionalOutbox,
     removalPolicy: RemovalPolicy,
   ): ServiceFunction {
     const actions = API_TABLE_ACCESS[route.handler];
@@ -156,7 +156,10 @@ export class OutboxApi extends Construct {
       environment: actions.length > 0 ? { [ENV.EVENT_SOURCE]: EVENT_SOURCE } : {},
       removalPolicy,
     });
-    if (actions.length > 0) fn.useTable(table, actions);
+    // A handler that puts items commits entity and outbox writes in one
+    // transaction: it is a writer of the outbox (layout variables, PutItem).
+    if (actions.includes('PutItem')) outbox.grantWriter(fn, { tableActions: actions });
+    else if (actions.length > 0) fn.useTable(outbox.table, actions);
     return fn;
   }
 }

@@ -16,7 +16,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { METRICS_NAMESPACE, ServiceFunction } from './service-function';
+import { METRICS_NAMESPACE, ServiceFunction } from '../service-function';
 
 /**
  * Names of the custom metrics the alarms and the dashboard read, in namespace
@@ -84,7 +84,7 @@ const ALARM_NAME_PATTERN = /^[a-z][a-z0-9-]*$/;
 /** Properties of an {@link OutboxMonitoring}. */
 export interface OutboxMonitoringProps {
   /** The outbox table. */
-  readonly table: dynamodb.ITableV2;
+  readonly table: dynamodb.ITable;
   /**
    * The table's pending index, whose throttles count with the table's.
    * @default - only the table's own throttles
@@ -96,8 +96,12 @@ export interface OutboxMonitoringProps {
   readonly poisonQueue: sqs.IQueue;
   /** The on-failure destination of the relay's event source mapping. */
   readonly onFailureQueue: sqs.IQueue;
-  /** The sample service's HTTP API. */
-  readonly httpApi: apigw.IHttpApi;
+  /**
+   * An HTTP API that writes to the table: its 5xx-rate and latency alarms and
+   * graphs. More can be added with {@link OutboxMonitoring.addApi}.
+   * @default - no API alarms
+   */
+  readonly httpApi?: apigw.IHttpApi;
   /**
    * Functions whose throttles raise an alarm; more can be added with
    * {@link OutboxMonitoring.addThrottlesAlarm}.
@@ -167,6 +171,8 @@ export class OutboxMonitoring extends Construct {
   private readonly throttledFunctions = new Set<lambda.IFunction>();
   private readonly alarmAction: SnsAction;
   private readonly stackName: string;
+  /** The throttles graph; {@link addThrottlesAlarm} adds each function to it. */
+  private throttlesGraph?: cloudwatch.GraphWidget;
 
   constructor(scope: Construct, id: string, props: OutboxMonitoringProps) {
     super(scope, id);
@@ -223,7 +229,7 @@ export class OutboxMonitoring extends Construct {
 
     this.createRelayAlarms(props);
     this.createSweeperAlarms();
-    this.createApiAlarms(props.httpApi);
+    if (props.httpApi) this.createApiAlarms(props.httpApi);
     this.createTableAlarms(props.table, props.pendingIndexName);
     const functions = props.functions ?? functionsIn(stack);
     for (const fn of functions) this.addThrottlesAlarm(fn);
@@ -233,6 +239,15 @@ export class OutboxMonitoring extends Construct {
       defaultInterval: Duration.hours(3),
     });
     this.addDashboardWidgets(props, functions);
+  }
+
+  /**
+   * Watches an HTTP API that writes to the outbox table: alarms on its 5xx
+   * rate and p99 latency, and graphs its requests and latency.
+   */
+  addApi(httpApi: apigw.IHttpApi): void {
+    this.createApiAlarms(httpApi);
+    this.dashboard.addWidgets(...apiWidgets(httpApi));
   }
 
   /** Every alarm by its kebab-case name, e.g. `relay-errors` or `throttles-relay`. */
@@ -284,6 +299,7 @@ export class OutboxMonitoring extends Construct {
     }
     this.throttledFunctions.add(fn);
     const label = fn instanceof ServiceFunction ? fn.handlerName : fn.node.id.toLowerCase();
+    this.throttlesGraph?.addLeftMetric(throttlesMetric(fn));
     return this.addAlarm({
       name: `throttles-${label}`,
       runbook: 'lambda-throttles',
@@ -457,7 +473,7 @@ export class OutboxMonitoring extends Construct {
     });
   }
 
-  private createTableAlarms(table: dynamodb.ITableV2, pendingIndexName: string | undefined): void {
+  private createTableAlarms(table: dynamodb.ITable, pendingIndexName: string | undefined): void {
     const period = Duration.minutes(5);
     this.addAlarm({
       name: 'table-system-errors',
@@ -517,6 +533,7 @@ export class OutboxMonitoring extends Construct {
     const { httpApi, table, relayFunction } = props;
     const sum = cloudwatch.Stats.SUM;
     const max = cloudwatch.Stats.MAXIMUM;
+    this.throttlesGraph = graph('Failures: throttles', functions.map(throttlesMetric));
 
     this.dashboard.addWidgets(
       new cloudwatch.TextWidget({
@@ -529,15 +546,7 @@ export class OutboxMonitoring extends Construct {
       }),
     );
     this.dashboard.addWidgets(
-      graph('Writes: API requests and errors', [
-        httpApi.metricCount({ statistic: cloudwatch.Stats.SAMPLE_COUNT, period, label: 'requests' }),
-        httpApi.metricClientError({ statistic: sum, period, label: '4xx' }),
-        httpApi.metricServerError({ statistic: sum, period, label: '5xx' }),
-      ]),
-      graph('Writes: API latency (ms)', [
-        httpApi.metricLatency({ statistic: cloudwatch.Stats.p(50), period, label: 'p50' }),
-        httpApi.metricLatency({ statistic: cloudwatch.Stats.p(99), period, label: 'p99' }),
-      ]),
+      ...(httpApi ? apiWidgets(httpApi) : []),
       graph('Writes: table consumed capacity', [
         table.metricConsumedWriteCapacityUnits({ statistic: sum, period, label: 'write units' }),
         table.metricConsumedReadCapacityUnits({ statistic: sum, period, label: 'read units' }),
@@ -590,25 +599,10 @@ export class OutboxMonitoring extends Construct {
           label: 'on-failure queue',
         }),
       ]),
-      graph(
-        'Failures: throttles',
-        functions.map((fn) =>
-          fn.metricThrottles({
-            statistic: sum,
-            period,
-            label: fn instanceof ServiceFunction ? fn.handlerName : fn.node.id,
-          }),
-        ),
-      ),
+      this.throttlesGraph,
     );
-    this.dashboard.addWidgets(
-      new cloudwatch.AlarmStatusWidget({
-        title: 'Alarms',
-        alarms: [...this.alarmsByName.values()],
-        width: 24,
-        height: 6,
-      }),
-    );
+    // Every alarm, those added later included: the widget reads the list when the dashboard renders.
+    this.dashboard.addWidgets(new AlarmStatusOfAll(() => [...this.alarmsByName.values()], 'Alarms', 24, 6));
   }
 
   private addAlarm(spec: AlarmSpec): cloudwatch.Alarm {
@@ -647,6 +641,58 @@ function outboxMetric(
     statistic,
     period,
   });
+}
+
+/** A function's throttles per minute, for the throttles graph. */
+function throttlesMetric(fn: lambda.IFunction): cloudwatch.IMetric {
+  return fn.metricThrottles({
+    statistic: cloudwatch.Stats.SUM,
+    period: Duration.minutes(1),
+    label: fn instanceof ServiceFunction ? fn.handlerName : fn.node.id,
+  });
+}
+
+/** The graphs of an API that writes: requests and errors, latency. */
+function apiWidgets(httpApi: apigw.IHttpApi): cloudwatch.GraphWidget[] {
+  const period = Duration.minutes(1);
+  return [
+    graph('Writes: API requests and errors', [
+      httpApi.metricCount({ statistic: cloudwatch.Stats.SAMPLE_COUNT, period, label: 'requests' }),
+      httpApi.metricClientError({ statistic: cloudwatch.Stats.SUM, period, label: '4xx' }),
+      httpApi.metricServerError({ statistic: cloudwatch.Stats.SUM, period, label: '5xx' }),
+    ]),
+    graph('Writes: API latency (ms)', [
+      httpApi.metricLatency({ statistic: cloudwatch.Stats.p(50), period, label: 'p50' }),
+      httpApi.metricLatency({ statistic: cloudwatch.Stats.p(99), period, label: 'p99' }),
+    ]),
+  ];
+}
+
+/**
+ * An alarm status widget of alarms read when the dashboard renders, so that
+ * alarms added after the widget (another construct's API, its consumers)
+ * are on it too.
+ */
+class AlarmStatusOfAll extends cloudwatch.ConcreteWidget {
+  constructor(
+    private readonly alarms: () => cloudwatch.IAlarm[],
+    private readonly title: string,
+    width: number,
+    height: number,
+  ) {
+    super(width, height);
+  }
+
+  override toJson(): unknown[] {
+    const widget = new cloudwatch.AlarmStatusWidget({
+      title: this.title,
+      alarms: this.alarms(),
+      width: this.width,
+      height: this.height,
+    });
+    widget.position(this.x ?? 0, this.y ?? 0);
+    return widget.toJson();
+  }
 }
 
 /** A graph of one third of the dashboard's width. */
