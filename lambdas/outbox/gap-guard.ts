@@ -35,10 +35,10 @@ import {
   type KeysAndAttributes,
   QueryCommand,
 } from '@aws-sdk/client-dynamodb';
-import { logger as sharedLogger, metrics as sharedMetrics } from '../shared/powertools';
 import { mapWithConcurrency } from './concurrency';
 import type { OutboxStreamRecord } from './decode';
 import { isOutboxSk, OUTBOX_PREFIX, PENDING_PK, PK, previousOutboxKey, SK, type TableKey } from './keys';
+import { outboxLogger, SILENT_METRICS } from './observability';
 import { waitForRetry } from './publisher';
 import {
   RELAY_METRICS,
@@ -87,8 +87,8 @@ export async function relayInOrder(
   records: readonly OutboxStreamRecord[],
   options: GuardedRelayOptions,
 ): Promise<GuardedRelayResult> {
-  const logger = options.logger ?? sharedLogger;
-  const metrics = options.metrics ?? sharedMetrics;
+  const logger = options.logger ?? outboxLogger();
+  const metrics = options.metrics ?? SILENT_METRICS;
   const boundaries = firstEvents(records);
 
   let pendingBefore: Map<string, Boundary>;

@@ -7,6 +7,7 @@ export * from './gap-guard';
 export * from './keys';
 export * from './limits';
 export * from './marker';
+export * from './observability';
 export * from './poison';
 export * from './publisher';
 export * from './relay';

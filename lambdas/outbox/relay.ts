@@ -10,24 +10,23 @@
  * On an unrecoverable failure it stops starting chunks and reports the first
  * record, in shard order, that is neither published, parked nor skipped.
  */
-import type { Logger } from '@aws-lambda-powertools/logger';
-import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { EventBridgeClient, PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { logger as sharedLogger, metrics as sharedMetrics } from '../shared/powertools';
 import { type Chunk, type ChunkUnit, planChunks, runChunks } from './chunking';
 import { decodeRecord, type OutboxStreamRecord } from './decode';
 import type { OutboxItem } from './envelope';
 import type { TableKey } from './keys';
 import { DeliveredMarks, type MarkerOptions, markFailed } from './marker';
+import { type OutboxLogger, type OutboxMetrics, outboxLogger, SILENT_METRICS } from './observability';
 import { eventUnit, type PoisonEvent, parkPoison, rejectedPoison } from './poison';
 import { type PublishFailure, publishEntries, type RetryPolicy } from './publisher';
 
 /** The logger methods the relay uses; a Powertools `Logger` fits. */
-export type RelayLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
+export type RelayLogger = OutboxLogger;
 /** The metrics method the relay uses; a Powertools `Metrics` fits. */
-export type RelayMetrics = Pick<Metrics, 'addMetric'>;
+export type RelayMetrics = OutboxMetrics;
 
 /** Names of the metrics the relay emits. */
 export const RELAY_METRICS = {
@@ -58,9 +57,9 @@ export interface RelayOptions {
   readonly eventBridge: EventBridgeClient;
   readonly dynamo: DynamoDBDocumentClient;
   readonly sqs: SQSClient;
-  /** @default the shared Powertools logger */
+  /** @default the library's own Powertools logger (service `outbox`), see observability.ts */
   readonly logger?: RelayLogger;
-  /** @default the shared Powertools metrics */
+  /** @default none recorded (observability.ts says why) */
   readonly metrics?: RelayMetrics;
   /** How long delivered items are kept before TTL deletes them. @default 24 */
   readonly deliveredRetentionHours?: number;
@@ -181,7 +180,7 @@ export function resolvePublishSettings(options: Omit<RelayOptions, 'metrics'>): 
     random: options.random ?? Math.random,
   };
   return {
-    logger: options.logger ?? sharedLogger,
+    logger: options.logger ?? outboxLogger(),
     now,
     remainingTimeMs,
     safetyMarginMs,
@@ -226,7 +225,7 @@ export class Relay {
       publishPolicy: this.publishPolicy,
       marker: this.marker,
     } = resolvePublishSettings(options));
-    this.metrics = options.metrics ?? sharedMetrics;
+    this.metrics = options.metrics ?? SILENT_METRICS;
   }
 
   /** Relays one batch; see `relayRecords`. */

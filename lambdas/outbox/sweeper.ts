@@ -49,13 +49,13 @@ import {
   QueryCommand,
 } from '@aws-sdk/client-dynamodb';
 import type { PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
-import { logger as sharedLogger, metrics as sharedMetrics } from '../shared/powertools';
 import { type Chunk, type ChunkUnit, planChunks, runChunks } from './chunking';
 import { mapWithConcurrency } from './concurrency';
 import { decodeRecord, type OutboxStreamRecord } from './decode';
 import type { OutboxItem } from './envelope';
 import { OUTBOX_PREFIX, PENDING_PK, PK, SK, type TableKey } from './keys';
 import { DeliveredMarks, type MarkerOptions, markFailed } from './marker';
+import { outboxLogger, SILENT_METRICS } from './observability';
 import { findOldestPending, findPending, type PendingIndexOptions } from './pending-index';
 import { eventUnit, type PoisonEvent, parkPoison, rejectedPoison } from './poison';
 import { type PublishFailure, publishEntries, type RetryPolicy } from './publisher';
@@ -293,7 +293,7 @@ export function republishEntries(
 export interface SweepOptions extends RepublishOptions {
   /** Low-level client for the reads; `dynamo` (the document client) makes the marks. */
   readonly dynamoDb: DynamoDBClient;
-  /** @default the shared Powertools metrics */
+  /** @default none recorded (observability.ts says why) */
   readonly metrics?: RelayMetrics;
   /** Events pending longer than this are republished. @default 300 */
   readonly thresholdSeconds?: number;
@@ -340,8 +340,8 @@ export interface SweepResult {
  * the next run.
  */
 export async function sweep(options: SweepOptions): Promise<SweepResult> {
-  const logger = options.logger ?? sharedLogger;
-  const metrics = options.metrics ?? sharedMetrics;
+  const logger = options.logger ?? outboxLogger();
+  const metrics = options.metrics ?? SILENT_METRICS;
   const now = (options.now ?? (() => new Date()))();
   const remainingTimeMs = options.remainingTimeMs ?? (() => Number.POSITIVE_INFINITY);
   const safetyMarginMs = options.safetyMarginMs ?? RELAY_DEFAULTS.safetyMarginMs;
