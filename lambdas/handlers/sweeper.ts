@@ -4,6 +4,7 @@
  * longer than the stream keeps records) and reports the oldest pending age.
  */
 import type { Context, ScheduledEvent } from 'aws-lambda';
+import { outboxLayoutFromEnv } from '../outbox/layout';
 import { SWEEPER_DEFAULTS, SWEEPER_THRESHOLD_ENV, type SweepResult, sweep } from '../outbox/sweeper';
 import { docClient, dynamoDbClient, eventBridgeClient, sqsClient } from '../shared/clients';
 import { ENV, numberEnv, requireEnv } from '../shared/env';
@@ -13,6 +14,7 @@ const tableName = requireEnv(ENV.TABLE_NAME);
 const eventBusName = requireEnv(ENV.EVENT_BUS_NAME);
 const poisonQueueUrl = requireEnv(ENV.POISON_QUEUE_URL);
 const deliveredRetentionHours = numberEnv(ENV.DELIVERED_TTL_HOURS, 24);
+const layout = outboxLayoutFromEnv(process.env);
 const thresholdSeconds = numberEnv(SWEEPER_THRESHOLD_ENV, SWEEPER_DEFAULTS.thresholdSeconds);
 
 // The document client sends through the base client, so tracing the base
@@ -31,6 +33,7 @@ export const handler = async (_event: ScheduledEvent, context: Context): Promise
       eventBusName,
       poisonQueueUrl,
       deliveredRetentionHours,
+      layout,
       thresholdSeconds,
       dynamoDb,
       dynamo,

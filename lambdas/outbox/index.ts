@@ -5,6 +5,7 @@ export * from './envelope';
 export * from './errors';
 export * from './gap-guard';
 export * from './keys';
+export * from './layout';
 export * from './limits';
 export * from './marker';
 export * from './observability';

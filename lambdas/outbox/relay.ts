@@ -18,6 +18,7 @@ import { type Chunk, type ChunkUnit, planChunks, runChunks } from './chunking';
 import { decodeRecord, type OutboxStreamRecord } from './decode';
 import type { OutboxItem } from './envelope';
 import type { TableKey } from './keys';
+import { DEFAULT_LAYOUT, type OutboxLayout } from './layout';
 import { DeliveredMarks, type MarkerOptions, markFailed } from './marker';
 import { type OutboxLogger, type OutboxMetrics, outboxLogger, SILENT_METRICS } from './observability';
 import { eventUnit, type PoisonEvent, parkPoison, rejectedPoison } from './poison';
@@ -79,6 +80,8 @@ export interface RelayOptions {
   readonly maxDelayMs?: number;
   /** Clock. @default () => new Date() */
   readonly now?: () => Date;
+  /** Attribute and index names of the table (see {@link outboxLayoutFromEnv}). @default DEFAULT_LAYOUT */
+  readonly layout?: OutboxLayout;
   /** Waits between retries; tests pass a fake. @default a timer */
   readonly sleep?: (ms: number) => Promise<void>;
   /** Jitter source, uniform in [0, 1). @default Math.random */
@@ -195,6 +198,7 @@ export function resolvePublishSettings(options: Omit<RelayOptions, 'metrics'>): 
       tableName: options.tableName,
       now,
       retentionHours: options.deliveredRetentionHours ?? RELAY_DEFAULTS.deliveredRetentionHours,
+      layout: options.layout ?? DEFAULT_LAYOUT,
       retry: {
         ...pacing,
         maxAttempts: options.markMaxAttempts ?? RELAY_DEFAULTS.markMaxAttempts,
@@ -259,7 +263,7 @@ export class Relay {
   private prepare(records: readonly OutboxStreamRecord[], batch: Batch): Work[] {
     const works: Work[] = [];
     records.forEach((record, position) => {
-      const decoded = decodeRecord(record);
+      const decoded = decodeRecord(record, this.options.layout);
       if (decoded.kind === 'skip') {
         batch.status[position] = 'skipped';
         return;

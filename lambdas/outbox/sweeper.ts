@@ -53,7 +53,8 @@ import { type Chunk, type ChunkUnit, planChunks, runChunks } from './chunking';
 import { mapWithConcurrency } from './concurrency';
 import { decodeRecord, type OutboxStreamRecord } from './decode';
 import type { OutboxItem } from './envelope';
-import { OUTBOX_PREFIX, PENDING_PK, PK, SK, type TableKey } from './keys';
+import { OUTBOX_PREFIX, type TableKey } from './keys';
+import { DEFAULT_LAYOUT, type OutboxLayout } from './layout';
 import { DeliveredMarks, type MarkerOptions, markFailed } from './marker';
 import { outboxLogger, SILENT_METRICS } from './observability';
 import { findOldestPending, findPending, type PendingIndexOptions } from './pending-index';
@@ -149,6 +150,7 @@ export interface ReadAggregateOptions extends PendingIndexOptions {
  * carry no pending marker and are left out. Throws the SDK's error.
  */
 export async function readAggregatePending(options: ReadAggregateOptions): Promise<PendingEntry[]> {
+  const layout = options.layout ?? DEFAULT_LAYOUT;
   const entries: PendingEntry[] = [];
   let cursor: Record<string, AttributeValue> | undefined;
   do {
@@ -162,7 +164,11 @@ export async function readAggregatePending(options: ReadAggregateOptions): Promi
             ? '#pk = :pk AND begins_with(#sk, :prefix)'
             : '#pk = :pk AND #sk BETWEEN :prefix AND :last',
         FilterExpression: 'attribute_exists(#pendingPk)',
-        ExpressionAttributeNames: { '#pk': PK, '#sk': SK, '#pendingPk': PENDING_PK },
+        ExpressionAttributeNames: {
+          '#pk': layout.partitionKey,
+          '#sk': layout.sortKey,
+          '#pendingPk': layout.pendingPartitionKey,
+        },
         ExpressionAttributeValues: {
           ':pk': { S: options.pk },
           ':prefix': { S: OUTBOX_PREFIX },
@@ -172,7 +178,7 @@ export async function readAggregatePending(options: ReadAggregateOptions): Promi
         ...(cursor ? { ExclusiveStartKey: cursor } : {}),
       }),
     );
-    entries.push(...(output.Items ?? []).flatMap((image) => decodeEntry(image) ?? []));
+    entries.push(...(output.Items ?? []).flatMap((image) => decodeEntry(image, layout) ?? []));
     cursor = output.LastEvaluatedKey;
   } while (cursor);
   return entries;
@@ -194,13 +200,14 @@ export async function readPendingItems(
   keys: readonly TableKey[],
   options: PendingIndexOptions,
 ): Promise<PendingEntry[]> {
+  const layout = options.layout ?? DEFAULT_LAYOUT;
   const found = new Map<string, PendingEntry>();
   const id = (key: TableKey) => `${key.pk}\u0000${key.sk}`;
   for (let start = 0; start < keys.length; start += MAX_BATCH_GET_KEYS) {
     let request: KeysAndAttributes | undefined = {
       Keys: keys
         .slice(start, start + MAX_BATCH_GET_KEYS)
-        .map((key) => ({ [PK]: { S: key.pk }, [SK]: { S: key.sk } })),
+        .map((key) => ({ [layout.partitionKey]: { S: key.pk }, [layout.sortKey]: { S: key.sk } })),
       ConsistentRead: true,
     };
     for (let round = 1; request?.Keys?.length; round += 1) {
@@ -209,7 +216,8 @@ export async function readPendingItems(
         new BatchGetItemCommand({ RequestItems: { [options.tableName]: request } }),
       );
       for (const image of output.Responses?.[options.tableName] ?? []) {
-        const entry = image[PENDING_PK] === undefined ? undefined : decodeEntry(image);
+        const entry =
+          image[layout.pendingPartitionKey] === undefined ? undefined : decodeEntry(image, layout);
         if (entry) found.set(id(entry.key), entry);
       }
       request = output.UnprocessedKeys?.[options.tableName];
@@ -224,8 +232,11 @@ export async function readPendingItems(
  * outbox item at all. For callers that read items the pending index no longer
  * names, such as the operator CLI republishing an event parked as poison.
  */
-export function toPendingEntry(image: Record<string, AttributeValue>): PendingEntry | undefined {
-  return decodeEntry(image);
+export function toPendingEntry(
+  image: Record<string, AttributeValue>,
+  layout: OutboxLayout = DEFAULT_LAYOUT,
+): PendingEntry | undefined {
+  return decodeEntry(image, layout);
 }
 
 /** Dependencies and settings of {@link republish}: the relay's, without metrics. */
@@ -351,7 +362,11 @@ export async function sweep(options: SweepOptions): Promise<SweepResult> {
   if (!(Number.isFinite(thresholdSeconds) && thresholdSeconds >= 0)) {
     throw new RangeError(`thresholdSeconds must be a number of seconds >= 0, got ${thresholdSeconds}`);
   }
-  const reader = { client: options.dynamoDb, tableName: options.tableName };
+  const reader = {
+    client: options.dynamoDb,
+    tableName: options.tableName,
+    layout: options.layout ?? DEFAULT_LAYOUT,
+  };
   const republisher = new Republisher(options);
   const stopped = new Map<string, StoppedAggregate>();
   const totals = {
@@ -550,7 +565,7 @@ class Republisher {
     return ordered.map((entry): Work => {
       const { key } = entry;
       if (entry.kind === 'undecodable') {
-        const record = asInsertRecord(key, entry.image);
+        const record = asInsertRecord(key, entry.image, this.options.layout ?? DEFAULT_LAYOUT);
         const poison: PoisonEvent = { reason: 'undecodable', detail: entry.detail, key, record };
         return { aggregate: key.pk, key, entries: 0, bytes: 0, poison };
       }
@@ -665,21 +680,28 @@ class Republisher {
  * Decodes a stored item with the relay's rules, presented as the INSERT that
  * created it; undefined for an item that is not an outbox item at all.
  */
-function decodeEntry(image: Record<string, AttributeValue>): PendingEntry | undefined {
-  const pk = image[PK]?.S;
-  const sk = image[SK]?.S;
+function decodeEntry(image: Record<string, AttributeValue>, layout: OutboxLayout): PendingEntry | undefined {
+  const pk = image[layout.partitionKey]?.S;
+  const sk = image[layout.sortKey]?.S;
   if (pk === undefined || sk === undefined) return undefined;
   const key = { pk, sk };
-  const decoded = decodeRecord(asInsertRecord(key, image));
+  const decoded = decodeRecord(asInsertRecord(key, image, layout), layout);
   if (decoded.kind === 'event') return { kind: 'event', key, item: decoded.item };
   if (decoded.kind === 'undecodable') return { kind: 'undecodable', key, detail: decoded.detail, image };
   return undefined;
 }
 
-function asInsertRecord(key: TableKey, image: Readonly<Record<string, AttributeValue>>): OutboxStreamRecord {
+function asInsertRecord(
+  key: TableKey,
+  image: Readonly<Record<string, AttributeValue>>,
+  layout: OutboxLayout,
+): OutboxStreamRecord {
   return {
     eventName: 'INSERT',
-    dynamodb: { Keys: { [PK]: { S: key.pk }, [SK]: { S: key.sk } }, NewImage: image },
+    dynamodb: {
+      Keys: { [layout.partitionKey]: { S: key.pk }, [layout.sortKey]: { S: key.sk } },
+      NewImage: image,
+    },
   };
 }
 
