@@ -5,8 +5,7 @@
  * then read again with a consistent GetItem, so its state is current.
  */
 import { type AttributeValue, GetItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
-import type { TableKey } from '../lambdas/outbox/keys';
-import { DEFAULT_LAYOUT, type OutboxLayout } from '../lambdas/outbox/layout';
+import { DEFAULT_LAYOUT, type OutboxLayout, type TableKey } from '../lambdas/outbox';
 import type { CommandContext } from './context';
 import { InterruptedError } from './errors';
 import { type Image, scanOutbox } from './scan';

@@ -10,8 +10,7 @@ import {
   type DynamoDBClient,
   ScanCommand,
 } from '@aws-sdk/client-dynamodb';
-import { OUTBOX_PREFIX } from '../lambdas/outbox/keys';
-import { DEFAULT_LAYOUT, type OutboxLayout } from '../lambdas/outbox/layout';
+import { DEFAULT_LAYOUT, OUTBOX_PREFIX, type OutboxLayout } from '../lambdas/outbox';
 import { InterruptedError } from './errors';
 import type { Progress } from './progress';
 

@@ -27,7 +27,7 @@ import {
   InvalidLayoutError,
   type OutboxLayout,
   outboxLayoutFromEnv,
-} from '../lambdas/outbox/layout';
+} from '../lambdas/outbox';
 import { createDocumentClient } from '../lambdas/shared/clients';
 import {
   LOCAL_TARGET_CREDENTIALS,

@@ -5,7 +5,7 @@
  * the candidates themselves from the table (the index projects only keys,
  * `occurredAt` and `eventId`).
  */
-import { findPending, type PendingEntry, readPendingItems } from '../../lambdas/outbox/sweeper';
+import { findPending, type PendingEntry, readPendingItems } from '../../lambdas/outbox';
 import { type CommandContext, printResult } from '../context';
 import { EXIT, InterruptedError } from '../errors';
 import { formatDuration, formatTable } from '../format';

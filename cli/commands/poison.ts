@@ -6,7 +6,7 @@
  * `deliveredAt`) is no longer listed.
  */
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { DEFAULT_LAYOUT, type OutboxLayout } from '../../lambdas/outbox/layout';
+import { DEFAULT_LAYOUT, type OutboxLayout } from '../../lambdas/outbox';
 import { type CommandContext, printResult } from '../context';
 import { EXIT } from '../errors';
 import { formatCount, formatTable } from '../format';

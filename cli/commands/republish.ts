@@ -21,10 +21,9 @@
  * Delivered events are skipped: consumers apply each `eventId` once, so a
  * copy would be dropped anyway (replay from the bus's archive instead).
  */
-import { mapWithConcurrency } from '../../lambdas/outbox/concurrency';
-import { MARK_RESERVE_MS } from '../../lambdas/outbox/relay';
 import {
   findPending,
+  MARK_RESERVE_MS,
   type PendingEntry,
   type RepublishOptions,
   type RepublishResult,
@@ -32,7 +31,8 @@ import {
   republishEntries,
   type StoppedAggregate,
   toPendingEntry,
-} from '../../lambdas/outbox/sweeper';
+} from '../../lambdas/outbox';
+import { mapWithConcurrency } from '../../lambdas/outbox/concurrency';
 import type { RepublishSelection } from '../args';
 import { type CommandContext, printResult } from '../context';
 import { EXIT, InterruptedError } from '../errors';

@@ -3,8 +3,7 @@
  * projection, plus the oldest pending age (the sweeper's
  * `findOldestPending`) and the poison queue's depth.
  */
-import { DEFAULT_LAYOUT, type OutboxLayout } from '../../lambdas/outbox/layout';
-import { findOldestPending } from '../../lambdas/outbox/sweeper';
+import { DEFAULT_LAYOUT, findOldestPending, type OutboxLayout } from '../../lambdas/outbox';
 import { type CommandContext, printResult } from '../context';
 import { EXIT } from '../errors';
 import { formatDuration, formatPairs } from '../format';

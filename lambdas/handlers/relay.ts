@@ -5,8 +5,7 @@
  * first record that was not dealt with.
  */
 import type { Context, DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
-import { relayInOrder } from '../outbox/gap-guard';
-import { outboxLayoutFromEnv } from '../outbox/layout';
+import { outboxLayoutFromEnv, relayInOrder } from '../outbox';
 import { docClient, dynamoDbClient, eventBridgeClient, sqsClient } from '../shared/clients';
 import { ENV, numberEnv, requireEnv } from '../shared/env';
 import { logger, metrics, tracer } from '../shared/powertools';

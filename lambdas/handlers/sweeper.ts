@@ -4,8 +4,13 @@
  * longer than the stream keeps records) and reports the oldest pending age.
  */
 import type { Context, ScheduledEvent } from 'aws-lambda';
-import { outboxLayoutFromEnv } from '../outbox/layout';
-import { SWEEPER_DEFAULTS, SWEEPER_THRESHOLD_ENV, type SweepResult, sweep } from '../outbox/sweeper';
+import {
+  outboxLayoutFromEnv,
+  SWEEPER_DEFAULTS,
+  SWEEPER_THRESHOLD_ENV,
+  type SweepResult,
+  sweep,
+} from '../outbox';
 import { docClient, dynamoDbClient, eventBridgeClient, sqsClient } from '../shared/clients';
 import { ENV, numberEnv, requireEnv } from '../shared/env';
 import { logger, metrics, tracer } from '../shared/powertools';

@@ -8,14 +8,20 @@
 import { createHash } from 'node:crypto';
 import { OutboxError } from './errors';
 
-/** Attribute names of the table's primary key. */
+/** Default name of the table's partition key attribute (`OutboxLayout.partitionKey`). */
 export const PK = 'pk';
+/** Default name of the table's sort key attribute (`OutboxLayout.sortKey`). */
 export const SK = 'sk';
-/** Attribute names of the sparse pending index (present only while an event is undelivered). */
+/**
+ * Default name of the sparse pending index's partition key attribute
+ * (present only while an event is undelivered; `OutboxLayout.pendingPartitionKey`).
+ */
 export const PENDING_PK = 'pendingPk';
+/** Default name of the pending index's sort key attribute (`OutboxLayout.pendingSortKey`). */
 export const PENDING_SK = 'pendingSk';
 /**
- * Name of the sparse global secondary index over undelivered outbox items.
+ * Default name of the sparse global secondary index over undelivered outbox
+ * items (`OutboxLayout.pendingIndex`).
  * Earlier versions called it `pending` and projected every attribute; a new
  * name lets a deployment add the lean index before dropping the old one
  * (README "Migrating the pending index").
@@ -30,7 +36,7 @@ export const PENDING_INDEX = 'pendingEvents';
  * need to know it.
  */
 export const PENDING_SHARDS = 16;
-/** The TTL attribute (epoch seconds). */
+/** Default name of the TTL attribute, epoch seconds (`OutboxLayout.ttlAttribute`). */
 export const TTL_ATTRIBUTE = 'expiresAt';
 
 /** Prefix of every outbox item's sort key; the relay's filter criteria match on it. */

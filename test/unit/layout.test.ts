@@ -15,14 +15,13 @@ import {
   decodeRecord,
   InvalidKeyPartError,
   InvalidLayoutError,
-  markDelivered,
-  markFailed,
   OUTBOX_LAYOUT_ENV,
   OutboxWriter,
   outboxLayout,
   outboxLayoutFromEnv,
-  pendingPartition,
 } from '../../lambdas/outbox';
+import { pendingPartition } from '../../lambdas/outbox/keys';
+import { markDelivered, markFailed } from '../../lambdas/outbox/marker';
 import { acceptStatements, TEST_NOW, TEST_TABLE } from '../helpers/relay-harness';
 
 expect.extend(allCustomMatcher);

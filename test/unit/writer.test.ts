@@ -24,12 +24,12 @@ import {
   type NewEvent,
   OutboxLimitError,
   OutboxWriter,
-  pendingShard,
   TransactionConflictError,
   TransactionInProgressError,
   TransactionThrottledError,
   WriteLimitError,
 } from '../../lambdas/outbox';
+import { pendingShard } from '../../lambdas/outbox/keys';
 
 expect.extend(allCustomMatcher);
 
