@@ -40,6 +40,7 @@ import type { OutboxStreamRecord } from './decode';
 import { isOutboxSk, OUTBOX_PREFIX, previousOutboxKey, type TableKey } from './keys';
 import { DEFAULT_LAYOUT, type OutboxLayout } from './layout';
 import { outboxLogger, SILENT_METRICS } from './observability';
+import { type PendingEntry, readAggregatePending } from './pending-reads';
 import { waitForRetry } from './publisher';
 import {
   RELAY_METRICS,
@@ -48,7 +49,7 @@ import {
   relayRecords,
   resolvePublishSettings,
 } from './relay';
-import { type PendingEntry, readAggregatePending, republishEntries } from './sweeper';
+import { republishEntries } from './republish';
 
 /** BatchGetItem reads at most 100 keys per call (DynamoDB API reference). */
 const MAX_BATCH_GET_KEYS = 100;

@@ -87,6 +87,23 @@ export {
   SILENT_METRICS,
 } from './observability';
 export {
+  type FindPendingOptions,
+  findOldestPending,
+  findPending,
+  type OldestPending,
+  PENDING_INDEX_ATTRIBUTES,
+  type PendingCandidate,
+  type PendingIndexOptions,
+  type PendingPage,
+} from './pending-index';
+export {
+  type PendingEntry,
+  type ReadAggregateOptions,
+  readAggregatePending,
+  readPendingItems,
+  toPendingEntry,
+} from './pending-reads';
+export {
   type BatchItemFailure,
   MARK_RESERVE_MS,
   RELAY_DEFAULTS,
@@ -97,30 +114,19 @@ export {
   type RelayResult,
 } from './relay';
 export {
-  type FindPendingOptions,
-  findOldestPending,
-  findPending,
-  type OldestPending,
-  PENDING_INDEX_ATTRIBUTES,
-  type PendingCandidate,
-  type PendingEntry,
-  type PendingIndexOptions,
-  type PendingPage,
-  type ReadAggregateOptions,
   type RepublishOptions,
   type RepublishResult,
-  readAggregatePending,
-  readPendingItems,
   republish,
   republishEntries,
   type StoppedAggregate,
+} from './republish';
+export {
   SWEEPER_DEFAULTS,
   SWEEPER_METRICS,
   SWEEPER_THRESHOLD_ENV,
   type SweepOptions,
   type SweepResult,
   sweep,
-  toPendingEntry,
 } from './sweeper';
 export {
   type EntityWrite,
