@@ -4,7 +4,7 @@
  * (exit code 2) that names the argument and how to get help.
  */
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { SWEEPER_DEFAULTS } from '../lambdas/outbox/sweeper';
+import { SWEEPER_DEFAULTS } from '../lambdas/outbox';
 import { UsageError } from './errors';
 import { formatDuration, parseDuration } from './format';
 

@@ -4,7 +4,7 @@
  * result (a table or one JSON document); everything else (progress,
  * warnings, the library's log lines) goes to stderr.
  */
-import type { RelayLogger } from '../lambdas/outbox/relay';
+import type { RelayLogger } from '../lambdas/outbox';
 import type { GlobalOptions } from './args';
 import { isAccessProblem } from './errors';
 import { createProgress, type Progress, type Writer } from './progress';

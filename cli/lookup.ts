@@ -5,10 +5,11 @@
  * then read again with a consistent GetItem, so its state is current.
  */
 import { type AttributeValue, GetItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
-import { PENDING_INDEX, PENDING_PK, PK, SK, type TableKey } from '../lambdas/outbox/keys';
+import { DEFAULT_LAYOUT, type OutboxLayout, type TableKey } from '../lambdas/outbox';
 import type { CommandContext } from './context';
 import { InterruptedError } from './errors';
 import { type Image, scanOutbox } from './scan';
+import { layoutOf } from './target';
 
 /** The state of an outbox item, by its markers. */
 export type ItemState = 'pending' | 'delivered' | 'failed' | 'unmarked';
@@ -34,8 +35,8 @@ const IN_LIMIT = 100;
 const SCAN_CONCURRENCY = 4;
 
 /** The state of a stored item: pending wins (it will be published), then delivered, then failed. */
-export function itemState(image: Image): ItemState {
-  if (image[PENDING_PK] !== undefined) return 'pending';
+export function itemState(image: Image, layout: OutboxLayout = DEFAULT_LAYOUT): ItemState {
+  if (image[layout.pendingPartitionKey] !== undefined) return 'pending';
   if (image.deliveredAt !== undefined) return 'delivered';
   if (image.failedAt !== undefined) return 'failed';
   return 'unmarked';
@@ -60,11 +61,12 @@ export async function findEventsById(
   eventIds: readonly string[],
   segments: number,
 ): Promise<LookupResult> {
+  const layout = layoutOf(context.target);
   const keys = new Map<string, Map<string, TableKey>>();
   const remember = (image: Image) => {
     const eventId = image.eventId?.S;
-    const pk = image[PK]?.S;
-    const sk = image[SK]?.S;
+    const pk = image[layout.partitionKey]?.S;
+    const sk = image[layout.sortKey]?.S;
     if (eventId === undefined || pk === undefined || sk === undefined) return;
     const known = keys.get(eventId) ?? new Map<string, TableKey>();
     known.set(`${pk}\u0000${sk}`, { pk, sk });
@@ -78,11 +80,12 @@ export async function findEventsById(
     await scanOutbox({
       client: context.clients.dynamoDb,
       tableName,
+      layout,
       segments,
       filter,
       values,
       projection: '#pk, #sk, #eventId',
-      names: { '#pk': PK, '#eventId': 'eventId' },
+      names: { '#pk': layout.partitionKey, '#eventId': 'eventId' },
       onItems: (items) => items.forEach(remember),
       // An event id names one item; stop as soon as each is found.
       done: () => batch.every((id) => keys.has(id)),
@@ -100,13 +103,13 @@ export async function findEventsById(
       const output = await context.clients.dynamoDb.send(
         new GetItemCommand({
           TableName: tableName,
-          Key: { [PK]: { S: key.pk }, [SK]: { S: key.sk } },
+          Key: { [layout.partitionKey]: { S: key.pk }, [layout.sortKey]: { S: key.sk } },
           ConsistentRead: true,
         }),
       );
       // Gone since it was listed (TTL), or changed hands: only the current item counts.
       if (output.Item && output.Item.eventId?.S === eventId) {
-        found.push({ eventId, key, image: output.Item, state: itemState(output.Item) });
+        found.push({ eventId, key, image: output.Item, state: itemState(output.Item, layout) });
       }
     }
   }
@@ -124,6 +127,7 @@ async function searchPendingIndex(
   eventIds: readonly string[],
   remember: (image: Image) => void,
 ): Promise<void> {
+  const layout = layoutOf(context.target);
   const progress = context.progress('searching the pending index');
   let batchesDone = 0;
   const work = chunks(eventIds, IN_LIMIT);
@@ -135,10 +139,14 @@ async function searchPendingIndex(
       const output = await context.clients.dynamoDb.send(
         new ScanCommand({
           TableName: tableName,
-          IndexName: PENDING_INDEX,
+          IndexName: layout.pendingIndex,
           FilterExpression: filter,
           ProjectionExpression: '#pk, #sk, #eventId',
-          ExpressionAttributeNames: { '#eventId': 'eventId', '#pk': PK, '#sk': SK },
+          ExpressionAttributeNames: {
+            '#eventId': 'eventId',
+            '#pk': layout.partitionKey,
+            '#sk': layout.sortKey,
+          },
           ExpressionAttributeValues: values,
           ...(cursor ? { ExclusiveStartKey: cursor } : {}),
         }),

@@ -7,7 +7,6 @@
  * message on stderr and an exit code (see EXIT), never as a stack trace.
  */
 import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
-import { PENDING_INDEX } from '../lambdas/outbox/keys';
 import { type CommandName, helpText, type ParsedCommand, parseCommandLine } from './args';
 import { runPending } from './commands/pending';
 import { runPoison } from './commands/poison';
@@ -16,7 +15,7 @@ import { runStats } from './commands/stats';
 import { type CommandContext, streamsContext } from './context';
 import { EXIT, type PermissionHint, reportError } from './errors';
 import type { Writer } from './progress';
-import { type Clients, createClients, resolveTarget, type Target } from './target';
+import { type Clients, createClients, layoutOf, resolveTarget, type Target } from './target';
 
 /** The streams and environment the CLI runs with. */
 export interface CliIo {
@@ -125,7 +124,8 @@ export function permissionHint(
   stack?: string,
 ): PermissionHint {
   const table = `table ${target?.tableName ?? '<table>'}`;
-  const index = `${table} (index ${PENDING_INDEX})`;
+  const pendingIndex = layoutOf(target ?? {}).pendingIndex;
+  const index = `${table} (index ${pendingIndex})`;
   const queue = `queue ${target?.poisonQueueUrl ?? '<poison queue>'}`;
   const bus = `event bus ${target?.eventBusName ?? '<bus>'}`;
   const byCommand: Record<CommandName, string[]> = {
@@ -142,7 +142,7 @@ export function permissionHint(
       `sqs:GetQueueAttributes on ${queue} (optional: queue depth)`,
     ],
     republish: [
-      `dynamodb:Query on ${table}, dynamodb:Scan on its index ${PENDING_INDEX}`,
+      `dynamodb:Query on ${table}, dynamodb:Scan on its index ${pendingIndex}`,
       `dynamodb:GetItem, dynamodb:Scan on ${table} (--event-id)`,
       `dynamodb:PartiQLUpdate, dynamodb:UpdateItem on ${table} (delivered and failed marks)`,
       `events:PutEvents on ${bus}`,

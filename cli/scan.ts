@@ -10,7 +10,7 @@ import {
   type DynamoDBClient,
   ScanCommand,
 } from '@aws-sdk/client-dynamodb';
-import { OUTBOX_PREFIX, SK } from '../lambdas/outbox/keys';
+import { DEFAULT_LAYOUT, OUTBOX_PREFIX, type OutboxLayout } from '../lambdas/outbox';
 import { InterruptedError } from './errors';
 import type { Progress } from './progress';
 
@@ -21,6 +21,8 @@ export type Image = Record<string, AttributeValue>;
 export interface ScanOptions {
   readonly client: DynamoDBClient;
   readonly tableName: string;
+  /** Attribute names of the table. @default DEFAULT_LAYOUT */
+  readonly layout?: OutboxLayout;
   /** Parallel segments (Scan's `TotalSegments`). */
   readonly segments: number;
   /**
@@ -79,7 +81,7 @@ export async function scanOutbox(options: ScanOptions): Promise<ScanSummary> {
           Segment: index,
           TotalSegments: options.segments,
           FilterExpression: `begins_with(#sk, :outboxPrefix)${options.filter ? ` AND (${options.filter})` : ''}`,
-          ExpressionAttributeNames: { '#sk': SK, ...options.names },
+          ExpressionAttributeNames: { '#sk': (options.layout ?? DEFAULT_LAYOUT).sortKey, ...options.names },
           ExpressionAttributeValues: { ':outboxPrefix': { S: OUTBOX_PREFIX }, ...options.values },
           ...(options.projection ? { ProjectionExpression: options.projection } : {}),
           ...(cursor ? { ExclusiveStartKey: cursor } : {}),

@@ -12,12 +12,22 @@
  * 3. the environment: OUTBOX_TABLE, OUTBOX_EVENT_BUS, OUTBOX_POISON_QUEUE_URL
  *    for names; for everything else the AWS SDK's own chain (AWS_REGION,
  *    AWS_PROFILE, AWS_ENDPOINT_URL*, SSO, instance roles).
+ *
+ * The table's layout (key, pending-index and TTL names) comes only from the
+ * environment, from the same OUTBOX_* variables the relay reads
+ * (`outboxLayoutFromEnv`); unset, it is this repository's own layout.
  */
 import { CloudFormationClient, DescribeStacksCommand, type Output } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import {
+  DEFAULT_LAYOUT,
+  InvalidLayoutError,
+  type OutboxLayout,
+  outboxLayoutFromEnv,
+} from '../lambdas/outbox';
 import { createDocumentClient } from '../lambdas/shared/clients';
 import {
   LOCAL_TARGET_CREDENTIALS,
@@ -56,6 +66,13 @@ export interface Target {
   readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string };
   /** Where the names came from, for messages: `--local (.local/outbox.json)`, `stack Outbox-dev`, `flags`. */
   readonly source: string;
+  /** Attribute and index names of the table. @default DEFAULT_LAYOUT */
+  readonly layout?: OutboxLayout;
+}
+
+/** The target's table layout. */
+export function layoutOf(target: Pick<Target, 'layout'>): OutboxLayout {
+  return target.layout ?? DEFAULT_LAYOUT;
 }
 
 /** The SDK clients the commands use. */
@@ -147,8 +164,16 @@ export async function resolveTarget(options: GlobalOptions, deps: TargetDeps): P
   const events = endpoint(options.eventsEndpoint, fromSource.endpoints?.events);
   const sqs = endpoint(options.sqsEndpoint, fromSource.endpoints?.sqs);
   const region = options.region ?? fromSource.region;
+  let layout: OutboxLayout;
+  try {
+    layout = outboxLayoutFromEnv(deps.env);
+  } catch (error) {
+    if (error instanceof InvalidLayoutError) throw new TargetError(error.message);
+    throw error;
+  }
   return {
     source,
+    layout,
     endpoints: {
       ...optionalName('dynamodb', dynamodb),
       ...optionalName('events', events),

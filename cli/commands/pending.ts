@@ -5,11 +5,11 @@
  * the candidates themselves from the table (the index projects only keys,
  * `occurredAt` and `eventId`).
  */
-import { findPending, type PendingEntry, readPendingItems } from '../../lambdas/outbox/sweeper';
+import { findPending, type PendingEntry, readPendingItems } from '../../lambdas/outbox';
 import { type CommandContext, printResult } from '../context';
 import { EXIT, InterruptedError } from '../errors';
 import { formatDuration, formatTable } from '../format';
-import { requireName } from '../target';
+import { layoutOf, requireName } from '../target';
 
 /** One pending event as printed (the `--json` shape of `events[]`). */
 export interface PendingEventView {
@@ -75,6 +75,7 @@ export function ageSeconds(occurredAt: string, now: Date): number | null {
 /** Lists pending events older than the threshold; exit code 0. */
 export async function runPending(context: CommandContext, options: PendingOptions): Promise<number> {
   const tableName = requireName(context.target, 'table', 'pending');
+  const layout = layoutOf(context.target);
   const now = context.now();
   const olderThan = new Date(now.getTime() - options.olderThanSeconds * 1000);
   const progress = context.progress('reading the pending index');
@@ -84,6 +85,7 @@ export async function runPending(context: CommandContext, options: PendingOption
     const scan = findPending({
       client: context.clients.dynamoDb,
       tableName,
+      layout,
       olderThan,
       shouldContinue: () => !context.signal.aborted,
     });
@@ -92,7 +94,7 @@ export async function runPending(context: CommandContext, options: PendingOption
       // The index names candidates only; what is shown is read from the table.
       const entries = await readPendingItems(
         page.entries.map((candidate) => candidate.key),
-        { client: context.clients.dynamoDb, tableName },
+        { client: context.clients.dynamoDb, tableName, layout },
       );
       for (const entry of entries) events.push(pendingEventView(entry, now));
       progress.update(events.length, undefined, `events (${pages} pages)`);

@@ -6,13 +6,13 @@
  * `deliveredAt`) is no longer listed.
  */
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { PENDING_PK, PK } from '../../lambdas/outbox/keys';
+import { DEFAULT_LAYOUT, type OutboxLayout } from '../../lambdas/outbox';
 import { type CommandContext, printResult } from '../context';
 import { EXIT } from '../errors';
 import { formatCount, formatTable } from '../format';
 import { poisonQueueDepth, type QueueDepthView } from '../queue';
 import { type Image, scanOutbox } from '../scan';
-import { requireName } from '../target';
+import { layoutOf, requireName } from '../target';
 
 /** One poison event as printed (the `--json` shape of `events[]`). */
 export interface PoisonEventView {
@@ -37,7 +37,7 @@ export interface PoisonOptions {
 /** Filter of failed, undelivered, not pending outbox items (names and values below). */
 export const POISON_FILTER =
   'attribute_exists(#failedAt) AND attribute_not_exists(#deliveredAt) AND attribute_not_exists(#pendingPk)';
-const POISON_NAMES = { '#failedAt': 'failedAt', '#deliveredAt': 'deliveredAt', '#pendingPk': PENDING_PK };
+const POISON_NAMES = { '#failedAt': 'failedAt', '#deliveredAt': 'deliveredAt' };
 const ATTRIBUTES = [
   'eventId',
   'eventType',
@@ -50,14 +50,14 @@ const ATTRIBUTES = [
 ] as const;
 
 /** A scanned poison item as printed; attributes of the wrong type come out as null. */
-export function poisonEventView(image: Image): PoisonEventView {
+export function poisonEventView(image: Image, layout: OutboxLayout = DEFAULT_LAYOUT): PoisonEventView {
   // Numbers are wrapped, so a malformed sequence cannot throw.
   const item = unmarshall(image, { wrapNumbers: true }) as Record<string, unknown>;
   const text = (name: string) => (typeof item[name] === 'string' ? (item[name] as string) : null);
   const sequence = Number((item.sequence as { value?: string } | undefined)?.value);
   return {
-    pk: text(PK) ?? '',
-    sk: text('sk') ?? '',
+    pk: text(layout.partitionKey) ?? '',
+    sk: text(layout.sortKey) ?? '',
     eventId: text('eventId'),
     eventType: text('eventType'),
     aggregateType: text('aggregateType'),
@@ -72,17 +72,24 @@ export function poisonEventView(image: Image): PoisonEventView {
 /** Lists poison events (oldest failure first) and the queue's depth; exit code 0. */
 export async function runPoison(context: CommandContext, options: PoisonOptions): Promise<number> {
   const tableName = requireName(context.target, 'table', 'poison');
+  const layout = layoutOf(context.target);
   const events: PoisonEventView[] = [];
   const projectionNames = Object.fromEntries(ATTRIBUTES.map((name) => [`#${name}`, name]));
   await scanOutbox({
     client: context.clients.dynamoDb,
     tableName,
+    layout,
     segments: options.segments,
     filter: POISON_FILTER,
     projection: ['#pk', '#sk', ...ATTRIBUTES.map((name) => `#${name}`)].join(', '),
-    names: { ...POISON_NAMES, ...projectionNames, '#pk': PK },
+    names: {
+      ...POISON_NAMES,
+      ...projectionNames,
+      '#pk': layout.partitionKey,
+      '#pendingPk': layout.pendingPartitionKey,
+    },
     onItems: (items) => {
-      for (const image of items) events.push(poisonEventView(image));
+      for (const image of items) events.push(poisonEventView(image, layout));
     },
     progress: context.progress(`scanning ${tableName} for poison`),
     signal: context.signal,

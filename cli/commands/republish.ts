@@ -21,10 +21,9 @@
  * Delivered events are skipped: consumers apply each `eventId` once, so a
  * copy would be dropped anyway (replay from the bus's archive instead).
  */
-import { mapWithConcurrency } from '../../lambdas/outbox/concurrency';
-import { MARK_RESERVE_MS } from '../../lambdas/outbox/relay';
 import {
   findPending,
+  MARK_RESERVE_MS,
   type PendingEntry,
   type RepublishOptions,
   type RepublishResult,
@@ -32,13 +31,14 @@ import {
   republishEntries,
   type StoppedAggregate,
   toPendingEntry,
-} from '../../lambdas/outbox/sweeper';
+} from '../../lambdas/outbox';
+import { mapWithConcurrency } from '../../lambdas/outbox/concurrency';
 import type { RepublishSelection } from '../args';
 import { type CommandContext, printResult } from '../context';
 import { EXIT, InterruptedError } from '../errors';
 import { formatCount, formatDuration, formatTable } from '../format';
 import { findEventsById } from '../lookup';
-import { requireName } from '../target';
+import { layoutOf, requireName } from '../target';
 import { type PendingEventView, pendingEventView } from './pending';
 
 /** Options of `republish`. */
@@ -147,6 +147,7 @@ export async function runRepublish(
     ...publishing,
     eventBridge: context.clients.eventBridge,
     dynamo: context.clients.doc,
+    layout: layoutOf(context.target),
     sqs: context.clients.sqs,
     logger: context.logger,
     now: context.now,
@@ -216,7 +217,7 @@ async function selectById(
     if (event.state === 'pending') {
       workFor(key.pk).pendingTargets.set(key.sk, event.eventId);
     } else if (event.state === 'failed') {
-      const entry = toPendingEntry(event.image);
+      const entry = toPendingEntry(event.image, layoutOf(context.target));
       if (entry) workFor(key.pk).failedTargets.set(key.sk, entry);
     } else {
       const reason =
@@ -243,6 +244,7 @@ async function selectByAge(
     const scan = findPending({
       client: context.clients.dynamoDb,
       tableName,
+      layout: layoutOf(context.target),
       olderThan: new Date(now.getTime() - olderThanSeconds * 1000),
       shouldContinue: () => !context.signal.aborted,
     });
@@ -324,6 +326,7 @@ async function planAggregate(
   const pending = await readAggregatePending({
     client: context.clients.dynamoDb,
     tableName,
+    layout: layoutOf(context.target),
     pk: work.pk,
     upToSk: bound,
   });

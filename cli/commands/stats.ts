@@ -3,14 +3,13 @@
  * projection, plus the oldest pending age (the sweeper's
  * `findOldestPending`) and the poison queue's depth.
  */
-import { PENDING_PK } from '../../lambdas/outbox/keys';
-import { findOldestPending } from '../../lambdas/outbox/sweeper';
+import { DEFAULT_LAYOUT, findOldestPending, type OutboxLayout } from '../../lambdas/outbox';
 import { type CommandContext, printResult } from '../context';
 import { EXIT } from '../errors';
 import { formatDuration, formatPairs } from '../format';
 import { poisonQueueDepth, type QueueDepthView } from '../queue';
 import { type Image, scanOutbox } from '../scan';
-import { requireName } from '../target';
+import { layoutOf, requireName } from '../target';
 import { queueDepthText } from './poison';
 
 /** Options of `stats`. */
@@ -36,9 +35,14 @@ export interface StateCounts {
 }
 
 /** Which state an item is in; pending wins (it will be published), then delivered, then failed. */
-export function countItem(counts: StateCounts, image: Image, stuckBefore: number): void {
+export function countItem(
+  counts: StateCounts,
+  image: Image,
+  stuckBefore: number,
+  layout: OutboxLayout = DEFAULT_LAYOUT,
+): void {
   counts.total += 1;
-  if (image[PENDING_PK] !== undefined) {
+  if (image[layout.pendingPartitionKey] !== undefined) {
     counts.pending += 1;
     const occurred = Date.parse(image.occurredAt?.S ?? '');
     if (!Number.isNaN(occurred) && occurred < stuckBefore) counts.pendingOverThreshold += 1;
@@ -54,6 +58,7 @@ export function countItem(counts: StateCounts, image: Image, stuckBefore: number
 /** Counts outbox items by state; exit code 0. */
 export async function runStats(context: CommandContext, options: StatsOptions): Promise<number> {
   const tableName = requireName(context.target, 'table', 'stats');
+  const layout = layoutOf(context.target);
   const now = context.now();
   const stuckBefore = now.getTime() - options.olderThanSeconds * 1000;
   const counts: StateCounts = {
@@ -64,20 +69,21 @@ export async function runStats(context: CommandContext, options: StatsOptions): 
     failed: 0,
     other: 0,
   };
-  const oldest = await findOldestPending({ client: context.clients.dynamoDb, tableName, now });
+  const oldest = await findOldestPending({ client: context.clients.dynamoDb, tableName, layout, now });
   const scan = await scanOutbox({
     client: context.clients.dynamoDb,
     tableName,
+    layout,
     segments: options.segments,
     projection: '#sk, #pendingPk, #occurredAt, #deliveredAt, #failedAt',
     names: {
-      '#pendingPk': PENDING_PK,
+      '#pendingPk': layout.pendingPartitionKey,
       '#occurredAt': 'occurredAt',
       '#deliveredAt': 'deliveredAt',
       '#failedAt': 'failedAt',
     },
     onItems: (items) => {
-      for (const image of items) countItem(counts, image, stuckBefore);
+      for (const image of items) countItem(counts, image, stuckBefore, layout);
     },
     progress: context.progress(`scanning ${tableName}`),
     signal: context.signal,

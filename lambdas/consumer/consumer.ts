@@ -14,12 +14,12 @@ import {
 } from '@aws-lambda-powertools/idempotency';
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
 import type { DynamoDBPersistenceOptions } from '@aws-lambda-powertools/idempotency/types';
-import type { Logger } from '@aws-lambda-powertools/logger';
+import { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import type { EventEnvelope } from '../outbox/envelope';
-import { consumerIdempotencyKey, PK, SK, TTL_ATTRIBUTE } from '../outbox/keys';
+import type { EventEnvelope } from '../outbox';
+import { consumerIdempotencyKey, DEFAULT_LAYOUT, type OutboxLayout, SILENT_METRICS } from '../outbox';
 import { type DeliveredEvent, parseDelivered } from './envelope';
 import { InvalidEnvelopeError, RetryLaterError } from './errors';
 import type { GuardOutcome } from './order-guard';
@@ -76,8 +76,18 @@ export interface ConsumerOptions {
   readonly dynamoDb: DynamoDBClient;
   /** The consumer's logic. */
   readonly apply: ApplyEvent;
-  readonly logger: Logger;
-  readonly metrics: Metrics;
+  /** @default a Powertools logger of the library's own (service `outbox-consumer`) */
+  readonly logger?: ConsumerLogger;
+  /**
+   * The handler's metrics, published at the end of each invocation.
+   * @default none recorded (lambdas/outbox/observability.ts says why)
+   */
+  readonly metrics?: ConsumerMetrics;
+  /**
+   * Key and TTL attribute names of the table the idempotency records go to
+   * (the outbox's layout when they share the table). @default DEFAULT_LAYOUT
+   */
+  readonly layout?: OutboxLayout;
   /**
    * How long an applied event id is remembered (the record's TTL). The
    * records only save work: an event delivered again after its record
@@ -87,6 +97,21 @@ export interface ConsumerOptions {
    */
   readonly idempotencyTtlSeconds?: number;
 }
+
+/** The logger methods a consumer uses; a Powertools `Logger` fits. */
+export type ConsumerLogger = Pick<Logger, 'info' | 'error' | 'addContext'>;
+/** The metrics methods a consumer uses; a Powertools `Metrics` fits. */
+export type ConsumerMetrics = Pick<Metrics, 'addMetric' | 'publishStoredMetrics'>;
+
+/** Service name of a consumer's default logger. */
+export const CONSUMER_SERVICE_NAME = 'outbox-consumer';
+
+const silentConsumerMetrics: ConsumerMetrics = {
+  addMetric: SILENT_METRICS.addMetric,
+  publishStoredMetrics(this: Metrics) {
+    return this;
+  },
+};
 
 /** The default time an applied event id is remembered. */
 export const DEFAULT_IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 60 * 60;
@@ -98,6 +123,7 @@ export const DEFAULT_IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 60 * 60;
 class SpreadPersistenceLayer extends DynamoDBPersistenceLayer {
   constructor(
     private readonly consumerName: string,
+    private readonly layout: OutboxLayout,
     options: DynamoDBPersistenceOptions,
   ) {
     super(options);
@@ -105,7 +131,7 @@ class SpreadPersistenceLayer extends DynamoDBPersistenceLayer {
 
   protected override getKey(idempotencyKey: string): Record<string, AttributeValue> {
     const key = consumerIdempotencyKey(this.consumerName, idempotencyKey);
-    return { [PK]: { S: key.pk }, [SK]: { S: key.sk } };
+    return { [this.layout.partitionKey]: { S: key.pk }, [this.layout.sortKey]: { S: key.sk } };
   }
 }
 
@@ -124,14 +150,16 @@ export type ConsumerHandler = (event: SQSEvent, context: Context) => Promise<SQS
 
 /** Builds the Lambda handler of a consumer. */
 export function createConsumer(options: ConsumerOptions): ConsumerHandler {
-  const { logger, metrics } = options;
+  const logger = options.logger ?? new Logger({ serviceName: CONSUMER_SERVICE_NAME });
+  const metrics = options.metrics ?? silentConsumerMetrics;
+  const layout = options.layout ?? DEFAULT_LAYOUT;
   // Fails at cold start, not on the first event, when the name cannot be part of a key.
   consumerIdempotencyKey(options.name, 'check');
-  const persistenceStore = new SpreadPersistenceLayer(options.name, {
+  const persistenceStore = new SpreadPersistenceLayer(options.name, layout, {
     tableName: options.tableName,
-    keyAttr: PK,
-    sortKeyAttr: SK,
-    expiryAttr: TTL_ATTRIBUTE,
+    keyAttr: layout.partitionKey,
+    sortKeyAttr: layout.sortKey,
+    expiryAttr: layout.ttlAttribute,
     awsSdkV3Client: options.dynamoDb,
   });
   const config = new IdempotencyConfig({

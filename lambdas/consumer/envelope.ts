@@ -4,7 +4,7 @@
  * accepts anything anyone sends it.
  */
 import { z } from 'zod';
-import type { EventEnvelope } from '../outbox/envelope';
+import type { EventEnvelope } from '../outbox';
 import { InvalidEnvelopeError } from './errors';
 
 const detailSchema = z.object({

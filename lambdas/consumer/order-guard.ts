@@ -14,7 +14,7 @@ import {
   type TransactWriteCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { PK } from '../outbox/keys';
+import { PK } from '../outbox';
 import { GuardContentionError } from './errors';
 
 /** What the guard did with an event. */

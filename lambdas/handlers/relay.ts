@@ -5,7 +5,7 @@
  * first record that was not dealt with.
  */
 import type { Context, DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
-import { relayInOrder } from '../outbox/gap-guard';
+import { outboxLayoutFromEnv, relayInOrder } from '../outbox';
 import { docClient, dynamoDbClient, eventBridgeClient, sqsClient } from '../shared/clients';
 import { ENV, numberEnv, requireEnv } from '../shared/env';
 import { logger, metrics, tracer } from '../shared/powertools';
@@ -14,6 +14,7 @@ const tableName = requireEnv(ENV.TABLE_NAME);
 const eventBusName = requireEnv(ENV.EVENT_BUS_NAME);
 const poisonQueueUrl = requireEnv(ENV.POISON_QUEUE_URL);
 const deliveredRetentionHours = numberEnv(ENV.DELIVERED_TTL_HOURS, 24);
+const layout = outboxLayoutFromEnv(process.env);
 
 // The document client sends through the base client, so tracing the base
 // client traces the marks too.
@@ -34,6 +35,7 @@ export const handler = async (
       eventBusName,
       poisonQueueUrl,
       deliveredRetentionHours,
+      layout,
       eventBridge,
       dynamo,
       dynamoDb,

@@ -4,7 +4,13 @@
  * longer than the stream keeps records) and reports the oldest pending age.
  */
 import type { Context, ScheduledEvent } from 'aws-lambda';
-import { SWEEPER_DEFAULTS, SWEEPER_THRESHOLD_ENV, type SweepResult, sweep } from '../outbox/sweeper';
+import {
+  outboxLayoutFromEnv,
+  SWEEPER_DEFAULTS,
+  SWEEPER_THRESHOLD_ENV,
+  type SweepResult,
+  sweep,
+} from '../outbox';
 import { docClient, dynamoDbClient, eventBridgeClient, sqsClient } from '../shared/clients';
 import { ENV, numberEnv, requireEnv } from '../shared/env';
 import { logger, metrics, tracer } from '../shared/powertools';
@@ -13,6 +19,7 @@ const tableName = requireEnv(ENV.TABLE_NAME);
 const eventBusName = requireEnv(ENV.EVENT_BUS_NAME);
 const poisonQueueUrl = requireEnv(ENV.POISON_QUEUE_URL);
 const deliveredRetentionHours = numberEnv(ENV.DELIVERED_TTL_HOURS, 24);
+const layout = outboxLayoutFromEnv(process.env);
 const thresholdSeconds = numberEnv(SWEEPER_THRESHOLD_ENV, SWEEPER_DEFAULTS.thresholdSeconds);
 
 // The document client sends through the base client, so tracing the base
@@ -31,6 +38,7 @@ export const handler = async (_event: ScheduledEvent, context: Context): Promise
       eventBusName,
       poisonQueueUrl,
       deliveredRetentionHours,
+      layout,
       thresholdSeconds,
       dynamoDb,
       dynamo,

@@ -8,7 +8,8 @@ import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { z } from 'zod';
 import type { OutboxItem } from './envelope';
-import { isOutboxSk, PK, SK, type TableKey } from './keys';
+import { isOutboxSk, type TableKey } from './keys';
+import { DEFAULT_LAYOUT, fromStoredItem, type OutboxLayout } from './layout';
 
 /**
  * The parts of a DynamoDB stream record the relay reads. Structural, so the
@@ -71,14 +72,17 @@ function isJsonSerializable(value: unknown): boolean {
   }
 }
 
-/** Decodes one stream record. Never throws. */
-export function decodeRecord(record: OutboxStreamRecord): DecodedRecord {
-  const sk = outboxSortKey(record);
+/** Decodes one stream record of a table with this layout. Never throws. */
+export function decodeRecord(
+  record: OutboxStreamRecord,
+  layout: OutboxLayout = DEFAULT_LAYOUT,
+): DecodedRecord {
+  const sk = outboxSortKey(record, layout);
   if (sk === undefined) return { kind: 'skip', reason: 'not an outbox item' };
   if (record.eventName !== 'INSERT')
     return { kind: 'skip', reason: `${record.eventName ?? 'unnamed'} event` };
 
-  const key = readKey(record);
+  const key = readKey(record, layout);
   const undecodable = (detail: string): DecodedRecord =>
     key ? { kind: 'undecodable', detail, key } : { kind: 'undecodable', detail };
 
@@ -86,7 +90,7 @@ export function decodeRecord(record: OutboxStreamRecord): DecodedRecord {
   if (!image) return undecodable('the record has no NewImage');
   let native: Record<string, unknown>;
   try {
-    native = unmarshall(image as Record<string, AttributeValue>);
+    native = fromStoredItem(unmarshall(image as Record<string, AttributeValue>), layout);
   } catch (error) {
     return undecodable(
       `NewImage does not unmarshall: ${error instanceof Error ? error.message : String(error)}`,
@@ -103,16 +107,18 @@ export function decodeRecord(record: OutboxStreamRecord): DecodedRecord {
 }
 
 /** The record's sort key when it is an outbox item's (from `Keys`, else `NewImage`). */
-function outboxSortKey(record: OutboxStreamRecord): string | undefined {
-  const sk = stringAttribute(record.dynamodb?.Keys?.[SK]) ?? stringAttribute(record.dynamodb?.NewImage?.[SK]);
+function outboxSortKey(record: OutboxStreamRecord, layout: OutboxLayout): string | undefined {
+  const sk =
+    stringAttribute(record.dynamodb?.Keys?.[layout.sortKey]) ??
+    stringAttribute(record.dynamodb?.NewImage?.[layout.sortKey]);
   return isOutboxSk(sk) ? sk : undefined;
 }
 
 /** The item's primary key, read without unmarshalling the rest of the record. */
-function readKey(record: OutboxStreamRecord): TableKey | undefined {
+function readKey(record: OutboxStreamRecord, layout: OutboxLayout): TableKey | undefined {
   const keys = record.dynamodb?.Keys ?? record.dynamodb?.NewImage;
-  const pk = stringAttribute(keys?.[PK]);
-  const sk = stringAttribute(keys?.[SK]);
+  const pk = stringAttribute(keys?.[layout.partitionKey]);
+  const sk = stringAttribute(keys?.[layout.sortKey]);
   return pk !== undefined && sk !== undefined ? { pk, sk } : undefined;
 }
 

@@ -12,8 +12,17 @@ export interface NewEvent {
   readonly eventType: string;
   /** Aggregate type, upper case, e.g. `MEMBER`; part of the outbox item's partition key. */
   readonly aggregateType: string;
-  /** The aggregate's id (a ULID). */
+  /** The aggregate's id: a ULID, unless `aggregateKey` is given (then any id of up to 256 characters). */
   readonly aggregateId: string;
+  /**
+   * The aggregate's partition key value as the service builds it for its
+   * entity (its own single-table design, e.g. `USER#<id>`); the outbox items
+   * are stored in that partition, with sort keys `OUTBOX#<sequence>`. The
+   * service builds it from validated parts; the writer refuses a value that
+   * starts with one of the library's own prefixes (`OUTBOX#`, `PENDING#`,
+   * `IDEMPOTENCY#`, `VIEW#`). @default `<aggregateType>#<aggregateId>`
+   */
+  readonly aggregateKey?: string;
   /**
    * The aggregate's version after this event; orders the aggregate's events.
    * It must grow with every write of the aggregate but may skip numbers (a

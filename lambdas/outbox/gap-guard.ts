@@ -35,10 +35,12 @@ import {
   type KeysAndAttributes,
   QueryCommand,
 } from '@aws-sdk/client-dynamodb';
-import { logger as sharedLogger, metrics as sharedMetrics } from '../shared/powertools';
 import { mapWithConcurrency } from './concurrency';
 import type { OutboxStreamRecord } from './decode';
-import { isOutboxSk, OUTBOX_PREFIX, PENDING_PK, PK, previousOutboxKey, SK, type TableKey } from './keys';
+import { isOutboxSk, OUTBOX_PREFIX, previousOutboxKey, type TableKey } from './keys';
+import { DEFAULT_LAYOUT, type OutboxLayout } from './layout';
+import { outboxLogger, SILENT_METRICS } from './observability';
+import { type PendingEntry, readAggregatePending } from './pending-reads';
 import { waitForRetry } from './publisher';
 import {
   RELAY_METRICS,
@@ -47,7 +49,7 @@ import {
   relayRecords,
   resolvePublishSettings,
 } from './relay';
-import { type PendingEntry, readAggregatePending, republishEntries } from './sweeper';
+import { republishEntries } from './republish';
 
 /** BatchGetItem reads at most 100 keys per call (DynamoDB API reference). */
 const MAX_BATCH_GET_KEYS = 100;
@@ -87,9 +89,10 @@ export async function relayInOrder(
   records: readonly OutboxStreamRecord[],
   options: GuardedRelayOptions,
 ): Promise<GuardedRelayResult> {
-  const logger = options.logger ?? sharedLogger;
-  const metrics = options.metrics ?? sharedMetrics;
-  const boundaries = firstEvents(records);
+  const logger = options.logger ?? outboxLogger();
+  const metrics = options.metrics ?? SILENT_METRICS;
+  const layout = options.layout ?? DEFAULT_LAYOUT;
+  const boundaries = firstEvents(records, layout);
 
   let pendingBefore: Map<string, Boundary>;
   try {
@@ -109,6 +112,7 @@ export async function relayInOrder(
           readAggregatePending({
             client: options.dynamoDb,
             tableName: options.tableName,
+            layout,
             pk,
             upToSk: boundary.previous.sk,
           }),
@@ -153,14 +157,14 @@ export async function relayInOrder(
  * aggregate's first event. Read from the records' keys alone: decoding every
  * image twice would double the relay's CPU per event.
  */
-function firstEvents(records: readonly OutboxStreamRecord[]): Map<string, Boundary> {
+function firstEvents(records: readonly OutboxStreamRecord[], layout: OutboxLayout): Map<string, Boundary> {
   const boundaries = new Map<string, Boundary>();
   const seen = new Set<string>();
   records.forEach((record, position) => {
     if (record.eventName !== 'INSERT') return;
     const keys = record.dynamodb?.Keys as Record<string, { S?: unknown } | undefined> | undefined;
-    const pk = keys?.[PK]?.S;
-    const sk = keys?.[SK]?.S;
+    const pk = keys?.[layout.partitionKey]?.S;
+    const sk = keys?.[layout.sortKey]?.S;
     if (typeof pk !== 'string' || typeof sk !== 'string' || !isOutboxSk(sk) || seen.has(pk)) return;
     seen.add(pk);
     const previous = previousOutboxKey({ pk, sk });
@@ -179,29 +183,31 @@ async function stillPending(
   boundaries: ReadonlyMap<string, Boundary>,
   options: GuardedRelayOptions,
 ): Promise<Map<string, Boundary>> {
+  const layout = options.layout ?? DEFAULT_LAYOUT;
   const pending = new Map<string, Boundary>();
   const found = new Set<string>();
   const all = [...boundaries];
   const policy = resolvePublishSettings(options).marker.retry;
   for (let start = 0; start < all.length; start += MAX_BATCH_GET_KEYS) {
     let request: KeysAndAttributes | undefined = {
-      Keys: all
-        .slice(start, start + MAX_BATCH_GET_KEYS)
-        .map(([, boundary]) => ({ [PK]: { S: boundary.previous.pk }, [SK]: { S: boundary.previous.sk } })),
+      Keys: all.slice(start, start + MAX_BATCH_GET_KEYS).map(([, boundary]) => ({
+        [layout.partitionKey]: { S: boundary.previous.pk },
+        [layout.sortKey]: { S: boundary.previous.sk },
+      })),
       ConsistentRead: true,
       ProjectionExpression: '#pk, #pendingPk',
-      ExpressionAttributeNames: { '#pk': PK, '#pendingPk': PENDING_PK },
+      ExpressionAttributeNames: { '#pk': layout.partitionKey, '#pendingPk': layout.pendingPartitionKey },
     };
     for (let attempt = 1; request?.Keys && request.Keys.length > 0; attempt += 1) {
       const output: BatchGetItemCommandOutput | undefined = await options.dynamoDb.send(
         new BatchGetItemCommand({ RequestItems: { [options.tableName]: request } }),
       );
       for (const item of output?.Responses?.[options.tableName] ?? []) {
-        const pk = item[PK]?.S;
+        const pk = item[layout.partitionKey]?.S;
         const boundary = pk === undefined ? undefined : boundaries.get(pk);
         if (!boundary) continue;
         found.add(pk as string);
-        if (item[PENDING_PK] !== undefined) pending.set(pk as string, boundary);
+        if (item[layout.pendingPartitionKey] !== undefined) pending.set(pk as string, boundary);
       }
       request = output?.UnprocessedKeys?.[options.tableName];
       if (request?.Keys?.length && !(await waitForRetry(attempt, policy))) {
@@ -229,11 +235,16 @@ async function latestBefore(
   last: TableKey,
   options: GuardedRelayOptions,
 ): Promise<{ readonly pending: boolean } | undefined> {
+  const layout = options.layout ?? DEFAULT_LAYOUT;
   const output = await options.dynamoDb.send(
     new QueryCommand({
       TableName: options.tableName,
       KeyConditionExpression: '#pk = :pk AND #sk BETWEEN :prefix AND :last',
-      ExpressionAttributeNames: { '#pk': PK, '#sk': SK, '#pendingPk': PENDING_PK },
+      ExpressionAttributeNames: {
+        '#pk': layout.partitionKey,
+        '#sk': layout.sortKey,
+        '#pendingPk': layout.pendingPartitionKey,
+      },
       ExpressionAttributeValues: {
         ':pk': { S: last.pk },
         ':prefix': { S: OUTBOX_PREFIX },
@@ -246,7 +257,7 @@ async function latestBefore(
     }),
   );
   const [item] = output?.Items ?? [];
-  return item ? { pending: item[PENDING_PK] !== undefined } : undefined;
+  return item ? { pending: item[layout.pendingPartitionKey] !== undefined } : undefined;
 }
 
 /** Nothing from `position` on is done: the stream resumes at that record (an empty batch needs nothing). */

@@ -1,14 +1,139 @@
-export * from './chunking';
-export * from './decode';
-export * from './entry';
-export * from './envelope';
-export * from './errors';
-export * from './gap-guard';
-export * from './keys';
-export * from './limits';
-export * from './marker';
-export * from './poison';
-export * from './publisher';
-export * from './relay';
-export * from './sweeper';
-export * from './writer';
+/**
+ * The transactional outbox library: its one entry point.
+ *
+ * - Write: {@link OutboxWriter} commits entity writes and their events in one
+ *   DynamoDB transaction, on a table of any {@link OutboxLayout}.
+ * - Relay: {@link relayInOrder} is the stream handler's core (per-aggregate
+ *   order, poison parking, delivered marks); {@link sweep} republishes what
+ *   stayed pending; {@link republish} and the pending-index readers serve
+ *   operators' tools.
+ * - Settings: {@link outboxLayoutFromEnv} turns the `OUTBOX_*` variables the
+ *   `TransactionalOutbox` construct sets into the layout every part takes.
+ *
+ * Everything else in this folder is internal and may change without notice;
+ * import from here, not from a file.
+ */
+
+export {
+  type DecodedRecord,
+  decodeRecord,
+  type OutboxStreamRecord,
+} from './decode';
+export {
+  type EventData,
+  type EventEnvelope,
+  type NewEvent,
+  normalizeOccurredAt,
+  type OutboxItem,
+  toEnvelope,
+} from './envelope';
+export {
+  ConditionFailedError,
+  IdempotencyKeyMismatchError,
+  InvalidWriteError,
+  type LimitKind,
+  OutboxError,
+  OutboxLimitError,
+  TransactionConflictError,
+  TransactionInProgressError,
+  TransactionThrottledError,
+  UNSTORABLE_NUMBER,
+  type WriteFailure,
+  WriteLimitError,
+} from './errors';
+export { type GuardedRelayOptions, type GuardedRelayResult, relayInOrder } from './gap-guard';
+export {
+  aggregatePk,
+  assertId,
+  consumerIdempotencyKey,
+  consumerIdempotencyPrefix,
+  entityKey,
+  InvalidKeyPartError,
+  idempotencyKey,
+  isId,
+  MAX_SEQUENCE,
+  OUTBOX_PREFIX,
+  PENDING_INDEX,
+  PENDING_PK,
+  PENDING_SHARDS,
+  PENDING_SK,
+  PK,
+  readModelKey,
+  SK,
+  serviceAggregatePk,
+  type TableKey,
+  TTL_ATTRIBUTE,
+} from './keys';
+export {
+  DEFAULT_LAYOUT,
+  InvalidLayoutError,
+  OUTBOX_LAYOUT_ENV,
+  type OutboxLayout,
+  outboxLayout,
+  outboxLayoutFromEnv,
+} from './layout';
+export {
+  MAX_ITEM_BYTES,
+  MAX_PUT_EVENTS_BYTES,
+  MAX_PUT_EVENTS_ENTRIES,
+  MAX_TRANSACTION_ACTIONS,
+  MAX_TRANSACTION_BYTES,
+} from './limits';
+export {
+  OUTBOX_SERVICE_NAME,
+  type OutboxLogger,
+  type OutboxMetrics,
+  outboxLogger,
+  SILENT_METRICS,
+} from './observability';
+export {
+  type FindPendingOptions,
+  findOldestPending,
+  findPending,
+  type OldestPending,
+  PENDING_INDEX_ATTRIBUTES,
+  type PendingCandidate,
+  type PendingIndexOptions,
+  type PendingPage,
+} from './pending-index';
+export {
+  type PendingEntry,
+  type ReadAggregateOptions,
+  readAggregatePending,
+  readPendingItems,
+  toPendingEntry,
+} from './pending-reads';
+export {
+  type BatchItemFailure,
+  MARK_RESERVE_MS,
+  RELAY_DEFAULTS,
+  RELAY_METRICS,
+  type RelayLogger,
+  type RelayMetrics,
+  type RelayOptions,
+  type RelayResult,
+} from './relay';
+export {
+  type RepublishOptions,
+  type RepublishResult,
+  republish,
+  republishEntries,
+  type StoppedAggregate,
+} from './republish';
+export {
+  SWEEPER_DEFAULTS,
+  SWEEPER_METRICS,
+  SWEEPER_THRESHOLD_ENV,
+  type SweepOptions,
+  type SweepResult,
+  sweep,
+} from './sweeper';
+export {
+  type EntityWrite,
+  IN_PROGRESS_RETRY_DEFAULTS,
+  type InProgressRetry,
+  type OutboxWrite,
+  type OutboxWriteResult,
+  OutboxWriter,
+  type OutboxWriterOptions,
+} from './writer';

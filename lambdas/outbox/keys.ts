@@ -8,14 +8,20 @@
 import { createHash } from 'node:crypto';
 import { OutboxError } from './errors';
 
-/** Attribute names of the table's primary key. */
+/** Default name of the table's partition key attribute (`OutboxLayout.partitionKey`). */
 export const PK = 'pk';
+/** Default name of the table's sort key attribute (`OutboxLayout.sortKey`). */
 export const SK = 'sk';
-/** Attribute names of the sparse pending index (present only while an event is undelivered). */
+/**
+ * Default name of the sparse pending index's partition key attribute
+ * (present only while an event is undelivered; `OutboxLayout.pendingPartitionKey`).
+ */
 export const PENDING_PK = 'pendingPk';
+/** Default name of the pending index's sort key attribute (`OutboxLayout.pendingSortKey`). */
 export const PENDING_SK = 'pendingSk';
 /**
- * Name of the sparse global secondary index over undelivered outbox items.
+ * Default name of the sparse global secondary index over undelivered outbox
+ * items (`OutboxLayout.pendingIndex`).
  * Earlier versions called it `pending` and projected every attribute; a new
  * name lets a deployment add the lean index before dropping the old one
  * (README "Migrating the pending index").
@@ -30,7 +36,7 @@ export const PENDING_INDEX = 'pendingEvents';
  * need to know it.
  */
 export const PENDING_SHARDS = 16;
-/** The TTL attribute (epoch seconds). */
+/** Default name of the TTL attribute, epoch seconds (`OutboxLayout.ttlAttribute`). */
 export const TTL_ATTRIBUTE = 'expiresAt';
 
 /** Prefix of every outbox item's sort key; the relay's filter criteria match on it. */
@@ -38,6 +44,7 @@ export const OUTBOX_PREFIX = 'OUTBOX#';
 /** Prefix of every pending index partition key. */
 export const PENDING_PREFIX = 'PENDING#';
 const IDEMPOTENCY_PREFIX = 'IDEMPOTENCY#';
+const READ_MODEL_PREFIX = 'VIEW#';
 
 /** Width of the zero-padded sequence in outbox sort keys: sorts correctly up to 10^12 - 1. */
 const SEQUENCE_WIDTH = 12;
@@ -108,7 +115,62 @@ export function formatSequence(sequence: number): string {
 
 /** Key of an outbox item: the aggregate's partition key and `OUTBOX#<sequence>`. */
 export function outboxKey(aggregateType: string, aggregateId: string, sequence: number): TableKey {
-  return { pk: aggregatePk(aggregateType, aggregateId), sk: `${OUTBOX_PREFIX}${formatSequence(sequence)}` };
+  return outboxKeyIn(aggregatePk(aggregateType, aggregateId), sequence);
+}
+
+/**
+ * Key of an outbox item in a partition already checked ({@link aggregatePk}
+ * or {@link serviceAggregatePk}): that partition and `OUTBOX#<sequence>`.
+ */
+export function outboxKeyIn(partition: string, sequence: number): TableKey {
+  return { pk: partition, sk: `${OUTBOX_PREFIX}${formatSequence(sequence)}` };
+}
+
+/** Prefixes of the keys the library builds itself; a service's own partition key never starts with one. */
+const LIBRARY_PREFIXES = [OUTBOX_PREFIX, PENDING_PREFIX, IDEMPOTENCY_PREFIX, READ_MODEL_PREFIX] as const;
+/**
+ * Longest service-built partition key. The pending index's sort key is
+ * `<occurredAt>#<pk>#<sequence>` (38 characters besides the key), and a
+ * sort key holds at most 1,024 bytes (DynamoDB developer guide, "Quotas":
+ * sort key length); 900 leaves room.
+ */
+const MAX_SERVICE_PK_BYTES = 900;
+
+/**
+ * Checks a partition key value a service built itself (its own single-table
+ * design, e.g. `USER#<id>`), for outbox items stored next to its entity.
+ * The library cannot know the service's key syntax, so the service builds
+ * it from validated parts; the library refuses what would collide with its
+ * own keys (a prefix of {@link LIBRARY_PREFIXES}), an empty or oversized
+ * value, and control characters.
+ */
+export function serviceAggregatePk(value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0) throw new InvalidKeyPartError('aggregateKey', value);
+  if (Buffer.byteLength(value, 'utf8') > MAX_SERVICE_PK_BYTES)
+    throw new InvalidKeyPartError('aggregateKey', value);
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused.
+  if (/[\u0000-\u001f\u007f]/.test(value)) throw new InvalidKeyPartError('aggregateKey', value);
+  if (LIBRARY_PREFIXES.some((prefix) => value.startsWith(prefix)))
+    throw new InvalidKeyPartError('aggregateKey', value);
+  return value;
+}
+
+/** The partition of an event's aggregate: the service's own key when it gives one, else `<TYPE>#<id>`. */
+export function eventPartition(event: {
+  readonly aggregateType: string;
+  readonly aggregateId: string;
+  readonly aggregateKey?: string;
+}): string {
+  if (event.aggregateKey === undefined) return aggregatePk(event.aggregateType, event.aggregateId);
+  assertAggregateType(event.aggregateType);
+  if (
+    typeof event.aggregateId !== 'string' ||
+    event.aggregateId.length === 0 ||
+    event.aggregateId.length > 256
+  ) {
+    throw new InvalidKeyPartError('aggregateId', event.aggregateId);
+  }
+  return serviceAggregatePk(event.aggregateKey);
 }
 
 /** True when a sort key belongs to an outbox item. */
@@ -152,6 +214,7 @@ export function pendingPartition(shard: number, shards: number = PENDING_SHARDS)
 /**
  * Pending-index keys of an undelivered event. The sort key starts with
  * `occurredAt`, so the sweeper can ask for everything older than a threshold.
+ * `partition` is the event's checked partition ({@link eventPartition}).
  */
 export function pendingKeys(
   aggregateType: string,
@@ -159,8 +222,9 @@ export function pendingKeys(
   sequence: number,
   occurredAt: string,
   shards: number = PENDING_SHARDS,
+  partition: string = aggregatePk(aggregateType, aggregateId),
 ): { pendingPk: string; pendingSk: string } {
-  const key = outboxKey(aggregateType, aggregateId, sequence);
+  const key = outboxKeyIn(partition, sequence);
   return {
     pendingPk: pendingPartition(pendingShardOf(aggregateId, shards), shards),
     pendingSk: `${occurredAt}#${key.pk}#${formatSequence(sequence)}`,
@@ -209,7 +273,6 @@ export function consumerIdempotencyKey(consumerName: string, idempotencyKey: str
   return { pk: `${consumerIdempotencyPrefix(consumerName)}${digest}`, sk: 'IDEMPOTENCY' };
 }
 
-const READ_MODEL_PREFIX = 'VIEW#';
 /** Sort key of every read-model item: one item per view and aggregate. */
 const READ_MODEL_SK = 'VIEW';
 /** Read-model (view) names: kebab case, like consumer names. */

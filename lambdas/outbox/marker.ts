@@ -26,7 +26,8 @@ import {
   type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { OutboxError } from './errors';
-import { PENDING_PK, PENDING_SK, PK, SK, type TableKey, TTL_ATTRIBUTE } from './keys';
+import type { TableKey } from './keys';
+import { DEFAULT_LAYOUT, type OutboxLayout } from './layout';
 import { isRetryableError, type RetryPolicy, waitForRetry } from './publisher';
 
 /** Statements per `BatchExecuteStatement` call (DynamoDB API reference, BatchExecuteStatement). */
@@ -56,6 +57,8 @@ export interface MarkerOptions {
   readonly retentionHours: number;
   /** Retries of conflicts, throttling and failed calls. */
   readonly retry: RetryPolicy;
+  /** Attribute names of the table. @default DEFAULT_LAYOUT */
+  readonly layout?: OutboxLayout;
 }
 
 /** A mark that did not happen, with the last error. */
@@ -127,7 +130,9 @@ async function markBatch(
     try {
       const output = await options.client.send(
         new BatchExecuteStatementCommand({
-          Statements: remaining.map((key) => deliveredStatement(key, values, options.tableName)),
+          Statements: remaining.map((key) =>
+            deliveredStatement(key, values, options.tableName, options.layout ?? DEFAULT_LAYOUT),
+          ),
         }),
       );
       const responses = output.Responses ?? [];
@@ -179,11 +184,14 @@ function deliveredStatement(
   key: TableKey,
   values: { readonly deliveredAt: string; readonly expiresAt: number },
   tableName: string,
+  layout: OutboxLayout,
 ): BatchStatementRequest {
+  // Every name is a quoted identifier; the layout admits no `"` in a name (layout.ts).
   return {
     Statement:
-      `UPDATE "${tableName}" SET "deliveredAt" = ? SET "${TTL_ATTRIBUTE}" = ? ` +
-      `REMOVE "${PENDING_PK}" REMOVE "${PENDING_SK}" WHERE "${PK}" = ? AND "${SK}" = ?`,
+      `UPDATE "${tableName}" SET "deliveredAt" = ? SET "${layout.ttlAttribute}" = ? ` +
+      `REMOVE "${layout.pendingPartitionKey}" REMOVE "${layout.pendingSortKey}" ` +
+      `WHERE "${layout.partitionKey}" = ? AND "${layout.sortKey}" = ?`,
     Parameters: [values.deliveredAt, values.expiresAt, key.pk, key.sk],
   };
 }
@@ -268,12 +276,17 @@ export async function markFailed(
   reason: string,
   options: MarkerOptions,
 ): Promise<MarkFailedResult> {
+  const layout = options.layout ?? DEFAULT_LAYOUT;
   const input: UpdateCommandInput = {
     TableName: options.tableName,
-    Key: { [PK]: key.pk, [SK]: key.sk },
+    Key: { [layout.partitionKey]: key.pk, [layout.sortKey]: key.sk },
     UpdateExpression: 'SET failedAt = :failedAt, failureReason = :reason REMOVE #pendingPk, #pendingSk',
     ConditionExpression: 'attribute_exists(#pk)',
-    ExpressionAttributeNames: { '#pendingPk': PENDING_PK, '#pendingSk': PENDING_SK, '#pk': PK },
+    ExpressionAttributeNames: {
+      '#pendingPk': layout.pendingPartitionKey,
+      '#pendingSk': layout.pendingSortKey,
+      '#pk': layout.partitionKey,
+    },
     ExpressionAttributeValues: {
       ':failedAt': options.now().toISOString(),
       ':reason': reason.length > MAX_REASON_CHARS ? `${reason.slice(0, MAX_REASON_CHARS)}...` : reason,

@@ -16,7 +16,8 @@
  * sizes it from the peak event rate). An empty index costs one call.
  */
 import { type AttributeValue, type DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
-import { PENDING_INDEX, PENDING_SK, PK, pendingSkBefore, SK, type TableKey } from './keys';
+import { pendingSkBefore, type TableKey } from './keys';
+import { DEFAULT_LAYOUT, type OutboxLayout } from './layout';
 
 /** Non-key attributes the pending index projects; the table construct and the readers share this list. */
 export const PENDING_INDEX_ATTRIBUTES = ['occurredAt', 'eventId'] as const;
@@ -29,6 +30,8 @@ export interface PendingIndexOptions {
   /** Low-level client: items are decoded with the relay's rules, one by one. */
   readonly client: DynamoDBClient;
   readonly tableName: string;
+  /** Attribute and index names of the table. @default DEFAULT_LAYOUT */
+  readonly layout?: OutboxLayout;
 }
 
 /** An undelivered event as the index names it: a candidate, to be read from the table before acting. */
@@ -67,22 +70,23 @@ export async function* findPending(
   options: FindPendingOptions,
 ): AsyncGenerator<PendingPage, void, undefined> {
   const shouldContinue = options.shouldContinue ?? (() => true);
+  const layout = options.layout ?? DEFAULT_LAYOUT;
   let cursor: Record<string, AttributeValue> | undefined;
   do {
     if (!shouldContinue()) return;
     const output = await options.client.send(
       new ScanCommand({
         TableName: options.tableName,
-        IndexName: PENDING_INDEX,
+        IndexName: layout.pendingIndex,
         FilterExpression: '#pendingSk < :before',
-        ExpressionAttributeNames: { '#pendingSk': PENDING_SK },
+        ExpressionAttributeNames: { '#pendingSk': layout.pendingSortKey },
         ExpressionAttributeValues: { ':before': { S: pendingSkBefore(options.olderThan.toISOString()) } },
         Limit: options.pageSize ?? DEFAULT_PAGE_SIZE,
         ...(cursor ? { ExclusiveStartKey: cursor } : {}),
       }),
     );
     cursor = output.LastEvaluatedKey;
-    const entries = (output.Items ?? []).flatMap((image) => candidateOf(image) ?? []);
+    const entries = (output.Items ?? []).flatMap((image) => candidateOf(image, layout) ?? []);
     if (entries.length > 0) yield { entries };
   } while (cursor);
 }
@@ -105,21 +109,26 @@ export interface OldestPending {
 export async function findOldestPending(
   options: PendingIndexOptions & { readonly now: Date },
 ): Promise<OldestPending> {
+  const layout = options.layout ?? DEFAULT_LAYOUT;
   let oldest: OldestPending = { ageSeconds: 0 };
   let cursor: Record<string, AttributeValue> | undefined;
   do {
     const output = await options.client.send(
       new ScanCommand({
         TableName: options.tableName,
-        IndexName: PENDING_INDEX,
+        IndexName: layout.pendingIndex,
         ProjectionExpression: '#pk, #sk, #occurredAt',
-        ExpressionAttributeNames: { '#pk': PK, '#sk': SK, '#occurredAt': 'occurredAt' },
+        ExpressionAttributeNames: {
+          '#pk': layout.partitionKey,
+          '#sk': layout.sortKey,
+          '#occurredAt': 'occurredAt',
+        },
         ...(cursor ? { ExclusiveStartKey: cursor } : {}),
       }),
     );
     cursor = output.LastEvaluatedKey;
     for (const image of output.Items ?? []) {
-      const candidate = candidateOf(image);
+      const candidate = candidateOf(image, layout);
       if (candidate?.occurredAt === undefined) continue;
       const occurred = Date.parse(candidate.occurredAt);
       // An unparseable occurredAt is poison; the sweep parks it.
@@ -133,9 +142,12 @@ export async function findOldestPending(
   return oldest;
 }
 
-function candidateOf(image: Record<string, AttributeValue>): PendingCandidate | undefined {
-  const pk = image[PK]?.S;
-  const sk = image[SK]?.S;
+function candidateOf(
+  image: Record<string, AttributeValue>,
+  layout: OutboxLayout,
+): PendingCandidate | undefined {
+  const pk = image[layout.partitionKey]?.S;
+  const sk = image[layout.sortKey]?.S;
   if (pk === undefined || sk === undefined) return undefined;
   const occurredAt = image.occurredAt?.S;
   const eventId = image.eventId?.S;

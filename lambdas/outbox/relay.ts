@@ -10,24 +10,24 @@
  * On an unrecoverable failure it stops starting chunks and reports the first
  * record, in shard order, that is neither published, parked nor skipped.
  */
-import type { Logger } from '@aws-lambda-powertools/logger';
-import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { EventBridgeClient, PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { logger as sharedLogger, metrics as sharedMetrics } from '../shared/powertools';
 import { type Chunk, type ChunkUnit, planChunks, runChunks } from './chunking';
 import { decodeRecord, type OutboxStreamRecord } from './decode';
 import type { OutboxItem } from './envelope';
 import type { TableKey } from './keys';
+import { DEFAULT_LAYOUT, type OutboxLayout } from './layout';
 import { DeliveredMarks, type MarkerOptions, markFailed } from './marker';
+import { type OutboxLogger, type OutboxMetrics, outboxLogger, SILENT_METRICS } from './observability';
 import { eventUnit, type PoisonEvent, parkPoison, rejectedPoison } from './poison';
 import { type PublishFailure, publishEntries, type RetryPolicy } from './publisher';
 
 /** The logger methods the relay uses; a Powertools `Logger` fits. */
-export type RelayLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
+export type RelayLogger = OutboxLogger;
 /** The metrics method the relay uses; a Powertools `Metrics` fits. */
-export type RelayMetrics = Pick<Metrics, 'addMetric'>;
+export type RelayMetrics = OutboxMetrics;
 
 /** Names of the metrics the relay emits. */
 export const RELAY_METRICS = {
@@ -58,9 +58,9 @@ export interface RelayOptions {
   readonly eventBridge: EventBridgeClient;
   readonly dynamo: DynamoDBDocumentClient;
   readonly sqs: SQSClient;
-  /** @default the shared Powertools logger */
+  /** @default the library's own Powertools logger (service `outbox`), see observability.ts */
   readonly logger?: RelayLogger;
-  /** @default the shared Powertools metrics */
+  /** @default none recorded (observability.ts says why) */
   readonly metrics?: RelayMetrics;
   /** How long delivered items are kept before TTL deletes them. @default 24 */
   readonly deliveredRetentionHours?: number;
@@ -80,6 +80,8 @@ export interface RelayOptions {
   readonly maxDelayMs?: number;
   /** Clock. @default () => new Date() */
   readonly now?: () => Date;
+  /** Attribute and index names of the table (see {@link outboxLayoutFromEnv}). @default DEFAULT_LAYOUT */
+  readonly layout?: OutboxLayout;
   /** Waits between retries; tests pass a fake. @default a timer */
   readonly sleep?: (ms: number) => Promise<void>;
   /** Jitter source, uniform in [0, 1). @default Math.random */
@@ -181,7 +183,7 @@ export function resolvePublishSettings(options: Omit<RelayOptions, 'metrics'>): 
     random: options.random ?? Math.random,
   };
   return {
-    logger: options.logger ?? sharedLogger,
+    logger: options.logger ?? outboxLogger(),
     now,
     remainingTimeMs,
     safetyMarginMs,
@@ -196,6 +198,7 @@ export function resolvePublishSettings(options: Omit<RelayOptions, 'metrics'>): 
       tableName: options.tableName,
       now,
       retentionHours: options.deliveredRetentionHours ?? RELAY_DEFAULTS.deliveredRetentionHours,
+      layout: options.layout ?? DEFAULT_LAYOUT,
       retry: {
         ...pacing,
         maxAttempts: options.markMaxAttempts ?? RELAY_DEFAULTS.markMaxAttempts,
@@ -226,7 +229,7 @@ export class Relay {
       publishPolicy: this.publishPolicy,
       marker: this.marker,
     } = resolvePublishSettings(options));
-    this.metrics = options.metrics ?? sharedMetrics;
+    this.metrics = options.metrics ?? SILENT_METRICS;
   }
 
   /** Relays one batch; see `relayRecords`. */
@@ -260,7 +263,7 @@ export class Relay {
   private prepare(records: readonly OutboxStreamRecord[], batch: Batch): Work[] {
     const works: Work[] = [];
     records.forEach((record, position) => {
-      const decoded = decodeRecord(record);
+      const decoded = decodeRecord(record, this.options.layout);
       if (decoded.kind === 'skip') {
         batch.status[position] = 'skipped';
         return;

@@ -31,7 +31,8 @@ import {
   type WriteFailure,
   WriteLimitError,
 } from './errors';
-import { aggregatePk, outboxKey, pendingKeys } from './keys';
+import { eventPartition, outboxKeyIn, PENDING_SHARDS, pendingKeys } from './keys';
+import { DEFAULT_LAYOUT, type OutboxLayout, toStoredItem } from './layout';
 import {
   findUnstorableNumber,
   itemSize,
@@ -92,8 +93,13 @@ export interface OutboxWriterOptions {
   readonly newEventId?: () => string;
   /** How long a write waits for a transaction DynamoDB reports as still in progress. */
   readonly inProgressRetry?: Partial<InProgressRetry>;
-  /** Shards of the pending index, sized from the table's peak event rate (lib/outbox-table.ts). @default PENDING_SHARDS */
+  /**
+   * Shards of the pending index, sized from the table's peak event rate
+   * (lib/outbox-table.ts). @default the layout's `pendingShards` (16)
+   */
   readonly pendingShards?: number;
+  /** Attribute and index names of the table (see {@link outboxLayoutFromEnv}). @default DEFAULT_LAYOUT */
+  readonly layout?: OutboxLayout;
 }
 
 /**
@@ -155,8 +161,12 @@ export class OutboxWriter {
   private readonly now: () => Date;
   private readonly newEventId: () => string;
   private readonly inProgress: InProgressRetry;
+  private readonly layout: OutboxLayout;
+  private readonly pendingShards: number;
 
   constructor(private readonly options: OutboxWriterOptions) {
+    this.layout = options.layout ?? DEFAULT_LAYOUT;
+    this.pendingShards = options.pendingShards ?? this.layout.pendingShards ?? PENDING_SHARDS;
     this.now = options.now ?? (() => new Date());
     this.newEventId = options.newEventId ?? randomUUID;
     this.inProgress = { ...IN_PROGRESS_RETRY_DEFAULTS, ...options.inProgressRetry };
@@ -180,15 +190,16 @@ export class OutboxWriter {
       ...events.map((item) => ({
         Put: {
           TableName: this.options.tableName,
-          Item: item as unknown as Record<string, unknown>,
+          Item: toStoredItem(item, this.layout),
           // An outbox item is written once: a second writer of the same
           // sequence fails here instead of overwriting the first one's event.
-          ConditionExpression: 'attribute_not_exists(pk)',
+          ConditionExpression: 'attribute_not_exists(#pk)',
+          ExpressionAttributeNames: { '#pk': this.layout.partitionKey },
         },
       })),
     ];
-    assertDistinctItems(items);
-    assertSizes(items);
+    assertDistinctItems(items, this.layout);
+    assertSizes(items, this.layout);
     assertStorableNumbers(items, request);
     const input: TransactWriteCommandInput = {
       TransactItems: items,
@@ -241,7 +252,8 @@ export class OutboxWriter {
     if (!EVENT_TYPE_PATTERN.test(event.eventType)) {
       throw new InvalidWriteError(`eventType ${JSON.stringify(event.eventType)} is not a valid event type`);
     }
-    const key = outboxKey(event.aggregateType, event.aggregateId, event.sequence);
+    const partition = eventPartition(event);
+    const key = outboxKeyIn(partition, event.sequence);
     const eventId = event.eventId ?? this.newEventId();
     const occurredAt =
       event.occurredAt === undefined ? this.now().toISOString() : normalizeOccurredAt(event.occurredAt);
@@ -267,7 +279,8 @@ export class OutboxWriter {
         event.aggregateId,
         event.sequence,
         occurredAt,
-        this.options.pendingShards,
+        this.pendingShards,
+        partition,
       ),
     };
     const entrySize = putEventsEntrySize(toPutEventsEntry(item, this.options.eventBusName ?? 'default'));
@@ -282,7 +295,7 @@ export class OutboxWriter {
 function assertConsecutiveSequences(events: readonly NewEvent[]): void {
   const last = new Map<string, number>();
   for (const event of events) {
-    const aggregate = aggregatePk(event.aggregateType, event.aggregateId);
+    const aggregate = eventPartition(event);
     const previous = last.get(aggregate);
     if (previous !== undefined && event.sequence !== previous + 1) {
       throw new InvalidWriteError(
@@ -333,19 +346,21 @@ function keyOf(item: TransactItem): Record<string, unknown> | undefined {
 }
 
 /** DynamoDB refuses two actions on one item in a transaction; say which before sending. */
-function assertDistinctItems(items: readonly TransactItem[]): void {
+function assertDistinctItems(items: readonly TransactItem[], layout: OutboxLayout): void {
   const seen = new Set<string>();
   for (const item of items) {
     const key = keyOf(item);
-    const id = `${String(key?.pk)}\u0000${String(key?.sk)}`;
+    const pk = key?.[layout.partitionKey];
+    const sk = key?.[layout.sortKey];
+    const id = `${String(pk)}\u0000${String(sk)}`;
     if (seen.has(id)) {
-      throw new InvalidWriteError(`two writes in one transaction target the same item (${String(key?.sk)})`);
+      throw new InvalidWriteError(`two writes in one transaction target the same item (${String(sk)})`);
     }
     seen.add(id);
   }
 }
 
-function assertSizes(items: readonly TransactItem[]): void {
+function assertSizes(items: readonly TransactItem[], layout: OutboxLayout): void {
   let total = 0;
   for (const item of items) {
     const size = itemSize(
@@ -357,7 +372,12 @@ function assertSizes(items: readonly TransactItem[]): void {
       }) as Record<string, unknown>,
     );
     if (size > MAX_ITEM_BYTES) {
-      throw new OutboxLimitError('itemBytes', size, MAX_ITEM_BYTES, String(keyOf(item)?.sk ?? 'item'));
+      throw new OutboxLimitError(
+        'itemBytes',
+        size,
+        MAX_ITEM_BYTES,
+        String(keyOf(item)?.[layout.sortKey] ?? 'item'),
+      );
     }
     total += size;
   }

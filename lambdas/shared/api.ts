@@ -23,6 +23,7 @@ import {
   idempotencyKey,
   OutboxLimitError,
   OutboxWriter,
+  outboxLayoutFromEnv,
   TransactionConflictError,
   TransactionInProgressError,
   TransactionThrottledError,
@@ -49,14 +50,18 @@ export interface ApiDependencies {
   readonly now: () => Date;
 }
 
-/** Builds the API functions' dependencies from the environment (cold start). */
+/**
+ * Builds the API functions' dependencies from the environment (cold start).
+ * The writer's table layout and pending-index shard count come from the
+ * `OUTBOX_*` variables the outbox construct sets on a writer function.
+ */
 export function apiDependencies(client: DynamoDBDocumentClient = docClient()): ApiDependencies {
   const tableName = requireEnv(ENV.TABLE_NAME);
   const source = optionalEnv(ENV.EVENT_SOURCE, 'com.example.members');
   return {
     client,
     tableName,
-    writer: new OutboxWriter({ client, tableName, source }),
+    writer: new OutboxWriter({ client, tableName, source, layout: outboxLayoutFromEnv(process.env) }),
     now: () => new Date(),
   };
 }

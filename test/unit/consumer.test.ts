@@ -19,6 +19,7 @@ import {
 } from '../../lambdas/consumer/consumer';
 import { parseDelivered } from '../../lambdas/consumer/envelope';
 import { InvalidEnvelopeError, RetryLaterError } from '../../lambdas/consumer/errors';
+import { outboxLayout } from '../../lambdas/outbox';
 import { envelope, eventBridgeBody, lambdaContext, newId, sqsEvent } from '../helpers/consumer-events';
 
 expect.extend(allCustomMatcher);
@@ -79,6 +80,26 @@ describe('consumer', () => {
     expect(put?.Item?.pk?.S).toMatch(/^IDEMPOTENCY#CONSUMER#unit-consumer#[0-9a-f]{32}$/);
     expect(put?.Item?.sk).toEqual({ S: 'IDEMPOTENCY' });
     expect(Number(put?.Item?.expiresAt?.N)).toBeGreaterThan(before + 6 * 24 * 3600);
+  });
+
+  it('keeps its idempotency records under the layout key and TTL names, with no logger or metrics given', async () => {
+    const handler = createConsumer({
+      name: 'unit-consumer',
+      tableName: 'users',
+      dynamoDb: new DynamoDBClient({ region: 'us-east-1' }),
+      apply: vi.fn<ApplyEvent>().mockResolvedValue(undefined),
+      layout: outboxLayout({ partitionKey: 'PK', sortKey: 'SK', ttlAttribute: 'ttl' }),
+    });
+
+    const response = await handler(sqsEvent(registered()), lambdaContext());
+
+    expect(response.batchItemFailures).toEqual([]);
+    const put = dynamo.commandCalls(PutItemCommand)[0]?.args[0].input;
+    expect(put?.Item?.PK?.S).toMatch(/^IDEMPOTENCY#CONSUMER#unit-consumer#[0-9a-f]{32}$/);
+    expect(put?.Item?.SK).toEqual({ S: 'IDEMPOTENCY' });
+    expect(put?.Item?.ttl?.N).toMatch(/^\d+$/);
+    expect(put?.Item).not.toHaveProperty('pk');
+    expect(put?.Item).not.toHaveProperty('expiresAt');
   });
 
   it('spreads its idempotency records over a partition per event, and completes each in its own', async () => {

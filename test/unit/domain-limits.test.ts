@@ -13,7 +13,8 @@ import {
   MAX_UNIT_PRICE,
   placeOrderSchema,
 } from '../../lambdas/domain/schemas';
-import { entityKey, itemSize, MAX_ITEM_BYTES } from '../../lambdas/outbox';
+import { entityKey, MAX_ITEM_BYTES } from '../../lambdas/outbox';
+import { itemSize } from '../../lambdas/outbox/limits';
 import {
   decimalOf,
   decimalPlaces,

@@ -24,12 +24,12 @@ import {
   type NewEvent,
   OutboxLimitError,
   OutboxWriter,
-  pendingShard,
   TransactionConflictError,
   TransactionInProgressError,
   TransactionThrottledError,
   WriteLimitError,
 } from '../../lambdas/outbox';
+import { pendingShard } from '../../lambdas/outbox/keys';
 
 expect.extend(allCustomMatcher);
 
@@ -169,12 +169,14 @@ describe('writer', () => {
       expect(items[2]?.Put).toMatchObject({
         TableName: TABLE,
         Item: { pk: `MEMBER#${MEMBER_ID}`, sk: 'OUTBOX#000000000001', eventType: 'MemberRegistered' },
-        ConditionExpression: 'attribute_not_exists(pk)',
+        ConditionExpression: 'attribute_not_exists(#pk)',
+        ExpressionAttributeNames: { '#pk': 'pk' },
       });
       expect(items[3]?.Put).toMatchObject({
         TableName: TABLE,
         Item: { pk: `MEMBER#${MEMBER_ID}`, sk: 'OUTBOX#000000000002', eventType: 'MemberProfileUpdated' },
-        ConditionExpression: 'attribute_not_exists(pk)',
+        ConditionExpression: 'attribute_not_exists(#pk)',
+        ExpressionAttributeNames: { '#pk': 'pk' },
       });
     });
 

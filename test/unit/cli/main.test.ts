@@ -105,6 +105,62 @@ function denied(action: string, resource: string): DynamoDBServiceException {
   });
 }
 
+describe('outbox with a service table layout (OUTBOX_* variables)', () => {
+  const LAYOUT_ENV = {
+    OUTBOX_PARTITION_KEY: 'PK',
+    OUTBOX_SORT_KEY: 'SK',
+    OUTBOX_PENDING_INDEX: 'OutboxPending',
+    OUTBOX_PENDING_PARTITION_KEY: 'GSI9PK',
+    OUTBOX_PENDING_SORT_KEY: 'GSI9SK',
+    OUTBOX_TTL_ATTRIBUTE: 'ttl',
+  };
+
+  it('counts by the configured names and reads the configured pending index', async () => {
+    dynamoDb.on(DescribeTableCommand).resolves({ Table: { ItemCount: 2 } });
+    dynamoDb.on(ScanCommand).callsFake((input: ScanCommandInput) =>
+      input.IndexName === 'OutboxPending'
+        ? { Items: [] }
+        : {
+            Items: [
+              {
+                PK: { S: 'USER#1' },
+                SK: { S: 'OUTBOX#000000000001' },
+                GSI9PK: { S: 'PENDING#0' },
+                occurredAt: { S: ago(600) },
+              },
+              { PK: { S: 'USER#1' }, SK: { S: 'OUTBOX#000000000002' }, deliveredAt: { S: ago(5) } },
+            ],
+            ScannedCount: 2,
+          },
+    );
+    sqs.on(GetQueueAttributesCommand).resolves({ Attributes: {} });
+
+    const run = await cli(['stats', ...TARGET, '--segments', '1', '--json'], { env: LAYOUT_ENV });
+
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({
+      total: 2,
+      pending: 1,
+      pendingOverThreshold: 1,
+      delivered: 1,
+    });
+    expect(dynamoDb).toHaveReceivedCommandWith(ScanCommand, { IndexName: 'OutboxPending' });
+    expect(dynamoDb).toHaveReceivedCommandWith(ScanCommand, {
+      TableName: 'Outbox',
+      FilterExpression: 'begins_with(#sk, :outboxPrefix)',
+      ExpressionAttributeNames: expect.objectContaining({ '#sk': 'SK', '#pendingPk': 'GSI9PK' }),
+    });
+  });
+
+  it('refuses a malformed layout variable before any call, naming it', async () => {
+    const run = await cli(['stats', ...TARGET], { env: { OUTBOX_PENDING_SHARDS: 'lots' } });
+
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toContain('OUTBOX_PENDING_SHARDS');
+    expect(dynamoDb.calls()).toHaveLength(0);
+  });
+});
+
 describe('outbox stats', () => {
   beforeEach(() => {
     dynamoDb.on(DescribeTableCommand).resolves({ Table: { ItemCount: 4 } });

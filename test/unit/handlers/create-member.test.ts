@@ -102,7 +102,8 @@ describe('create-member', () => {
     });
     expect(items?.[1]?.Put).toMatchObject({
       TableName: 'outbox-unit',
-      ConditionExpression: 'attribute_not_exists(pk)',
+      ConditionExpression: 'attribute_not_exists(#pk)',
+      ExpressionAttributeNames: { '#pk': 'pk' },
       Item: {
         pk: `MEMBER#${id}`,
         sk: 'OUTBOX#000000000001',
