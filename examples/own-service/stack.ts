@@ -74,7 +74,8 @@ export class UsersServiceStack extends Stack {
       runtime: lambda.Runtime.NODEJS_24_X,
       architecture: lambda.Architecture.ARM_64,
       timeout: Duration.seconds(30),
-      environment: { TABLE_NAME: this.table.tableName },
+      // The idempotency records use the table's own key and TTL names (OUTBOX_*).
+      environment: { TABLE_NAME: this.table.tableName, ...this.outbox.environment },
     });
     this.welcomeUser.addEventSource(new SqsEventSource(queue, { reportBatchItemFailures: true }));
     // Its idempotency records: claim, complete, read, release.

@@ -4,9 +4,8 @@
  * idempotency records in the service's table. README "Use it in your own
  * service" quotes it.
  *
- * Written against today's `createConsumer` options (logger and metrics
- * passed in, idempotency records under `pk`/`sk`); the library's layout
- * option replaces those when it lands.
+ * Its idempotency records use the table's own key and TTL names, read from
+ * the same `OUTBOX_*` variables as the writer's (`outboxLayoutFromEnv`).
  */
 
 import { Logger } from '@aws-lambda-powertools/logger';
@@ -14,6 +13,8 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 // In your service: import { createConsumer } from '<this repository>/lambdas/consumer';
 import { createConsumer } from '../../lambdas/consumer';
+// In your service: import { outboxLayoutFromEnv } from '<this repository>/lambdas/outbox';
+import { outboxLayoutFromEnv } from '../../lambdas/outbox';
 
 const tableName = process.env.TABLE_NAME;
 if (tableName === undefined || tableName === '')
@@ -25,6 +26,7 @@ export const handler = createConsumer({
   name: 'welcome-user',
   tableName,
   dynamoDb: new DynamoDBClient({}),
+  layout: outboxLayoutFromEnv(process.env),
   logger,
   metrics: new Metrics({ namespace: 'Users', serviceName: 'welcome-user' }),
   apply: async (event) => {

@@ -3,18 +3,17 @@
  * event commit in one DynamoDB transaction, so the event is published if
  * and only if the user exists. README "Use it in your own service" quotes it.
  *
- * Written against today's `OutboxWriter` options (`tableName`, `source`,
- * `client`, `pendingShards`), which still store outbox items under `pk`/`sk`.
- * The layout option of the library (attribute names read with
- * `outboxLayoutFromEnv(process.env)` from the `OUTBOX_*` variables that
- * `grantWriter` sets, and the aggregate's partition key as the service
- * builds it) replaces the marked lines when it lands.
+ * The table's attribute names and the pending index's shard count come from
+ * the `OUTBOX_*` variables that `TransactionalOutbox.grantWriter` sets
+ * (`outboxLayoutFromEnv`), and each event names its aggregate's partition
+ * key as the service builds it (`aggregateKey`), so the outbox items land in
+ * the user's own partition, next to its profile.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ulid } from 'ulid';
-// In your service: import { ConditionFailedError, OutboxWriter } from '<this repository>/lambdas/outbox';
-import { ConditionFailedError, OutboxWriter } from '../../lambdas/outbox';
+// In your service: import { ConditionFailedError, OutboxWriter, outboxLayoutFromEnv } from '<this repository>/lambdas/outbox';
+import { ConditionFailedError, OutboxWriter, outboxLayoutFromEnv } from '../../lambdas/outbox';
 
 /** What the function is asked to do. */
 export interface RegisterUser {
@@ -35,14 +34,12 @@ export function userProfileKey(userId: string): { PK: string; SK: string } {
 // Read once at cold start; TransactionalOutbox.grantWriter sets TABLE_NAME and OUTBOX_*.
 const tableName = requiredVariable('TABLE_NAME');
 const source = requiredVariable('EVENT_SOURCE');
-// Today's API: the shard count only; the layout option takes every OUTBOX_* variable.
-const pendingShards = Number(process.env.OUTBOX_PENDING_SHARDS ?? '16');
-
 const writer = new OutboxWriter({
   tableName,
   source,
   client: DynamoDBDocumentClient.from(new DynamoDBClient({})),
-  pendingShards,
+  // PK/SK, the pending index's names and shards, the TTL attribute.
+  layout: outboxLayoutFromEnv(process.env),
 });
 
 /** Registers a user: the profile and its first event, atomically. */
@@ -64,6 +61,8 @@ export async function registerUser(request: RegisterUser): Promise<{ userId: str
           eventType: 'UserRegistered',
           aggregateType: 'USER',
           aggregateId: userId,
+          // The user's partition: the outbox item is USER#<id> / OUTBOX#<sequence>.
+          aggregateKey: userProfileKey(userId).PK,
           // The aggregate's version after the event: orders its events on the bus.
           sequence: 1,
           data: { userId, email: request.email, name: request.name },

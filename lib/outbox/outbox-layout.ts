@@ -13,6 +13,7 @@ import {
   SK,
   TTL_ATTRIBUTE,
 } from '../../lambdas/outbox/keys';
+import { OUTBOX_LAYOUT_ENV as LIBRARY_LAYOUT_ENV } from '../../lambdas/outbox/layout';
 
 /** The attribute and index names the outbox uses on its table. */
 export interface OutboxAttributeNames {
@@ -44,18 +45,18 @@ export const DEFAULT_ATTRIBUTE_NAMES: OutboxAttributeNames = {
 export const DEFAULT_PENDING_SHARDS = PENDING_SHARDS;
 
 /**
- * The environment variables of the layout, as the library reads them
- * (`outboxLayoutFromEnv` in lambdas/outbox); every one optional there, with
- * the defaults above.
+ * The environment variables of the layout: the library's own names
+ * (`outboxLayoutFromEnv` in lambdas/outbox reads them), so the two sides
+ * cannot drift apart; every one optional there, with the defaults above.
  */
 export const OUTBOX_LAYOUT_ENV = {
-  partitionKey: 'OUTBOX_PARTITION_KEY',
-  sortKey: 'OUTBOX_SORT_KEY',
-  pendingIndexName: 'OUTBOX_PENDING_INDEX',
-  pendingPartitionKey: 'OUTBOX_PENDING_PARTITION_KEY',
-  pendingSortKey: 'OUTBOX_PENDING_SORT_KEY',
-  ttlAttribute: 'OUTBOX_TTL_ATTRIBUTE',
-  pendingShards: 'OUTBOX_PENDING_SHARDS',
+  partitionKey: LIBRARY_LAYOUT_ENV.partitionKey,
+  sortKey: LIBRARY_LAYOUT_ENV.sortKey,
+  pendingIndexName: LIBRARY_LAYOUT_ENV.pendingIndex,
+  pendingPartitionKey: LIBRARY_LAYOUT_ENV.pendingPartitionKey,
+  pendingSortKey: LIBRARY_LAYOUT_ENV.pendingSortKey,
+  ttlAttribute: LIBRARY_LAYOUT_ENV.ttlAttribute,
+  pendingShards: LIBRARY_LAYOUT_ENV.pendingShards,
 } as const;
 
 /** DynamoDB attribute names: 1 to 255 bytes; we keep to the characters expression names need no escaping for. */
