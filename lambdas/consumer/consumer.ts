@@ -235,9 +235,15 @@ export function createConsumer(options: ConsumerOptions): ConsumerHandler {
       // A processor per invocation: it holds the batch's outcomes, and
       // invocations that share a module (the local pollers run several at
       // once) must not report each other's failures.
+      // One record at a time, in the order the queue delivered them: SQS and
+      // EventBridge promise no order, but when a batch does hold an
+      // aggregate's events in order (the usual case), applying them side by
+      // side would reorder them (a withdrawal overtaking its registration
+      // leaves a tombstone, and neither mail is sent).
       return await processPartialResponse(event, recordHandler, new BatchProcessor(EventType.SQS), {
         context,
         throwOnFullBatchFailure: false,
+        processInParallel: false,
       });
     } finally {
       metrics.publishStoredMetrics();

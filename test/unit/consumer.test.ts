@@ -71,6 +71,34 @@ describe('consumer', () => {
     );
   });
 
+  it('applies a batch one record at a time, in the order the queue delivered it', async () => {
+    const member = newId();
+    const first = envelope({
+      eventType: 'MemberRegistered',
+      aggregateType: 'MEMBER',
+      aggregateId: member,
+      sequence: 1,
+    });
+    const second = envelope({
+      eventType: 'MemberWithdrawn',
+      aggregateType: 'MEMBER',
+      aggregateId: member,
+      sequence: 2,
+    });
+    const steps: string[] = [];
+    const apply = vi.fn<ApplyEvent>(async (event) => {
+      steps.push(`start ${event.sequence}`);
+      // The first record takes longer: run side by side, the second would finish first.
+      await new Promise((resolve) => setTimeout(resolve, event.sequence === 1 ? 30 : 0));
+      steps.push(`end ${event.sequence}`);
+      return undefined;
+    });
+
+    await consumer(apply)(sqsEvent(first, second), lambdaContext());
+
+    expect(steps).toEqual(['start 1', 'end 1', 'start 2', 'end 2']);
+  });
+
   it('keeps its idempotency records under its own prefix with a TTL', async () => {
     const before = Math.floor(Date.now() / 1000);
 
