@@ -467,6 +467,30 @@ describe('limits', () => {
 
 describe('routing', () => {
   it.each([
+    ['GET', '//'],
+    ['GET', '//members'],
+    ['POST', '//members'],
+    ['GET', '//orders/x/cancel'],
+    ['POST', '//example.com/members'],
+  ])(
+    'answers %s %s with a 404 problem, not a 500: a path that starts with // is a path, not a host',
+    async (method, path) => {
+      const before = await allItems();
+
+      const reply = await call(
+        method,
+        path,
+        method === 'GET' ? undefined : { name: 'Ada', email: 'ada@example.com' },
+      );
+
+      expect(reply.status).toBe(404);
+      expect(reply.headers.get('content-type')).toBe('application/problem+json');
+      expect(reply.body.status).toBe(404);
+      expect(await allItems()).toEqual(before);
+    },
+  );
+
+  it.each([
     ['GET', '/members/{member}/'],
     ['PATCH', '/members/{member}/'],
     ['DELETE', '/members/{member}/'],
