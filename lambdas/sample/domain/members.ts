@@ -9,7 +9,7 @@
  * actions, nothing left in an idempotency record).
  */
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import { type EntityWrite, entityKey, MAX_TRANSACTION_ACTIONS, type NewEvent } from '../outbox';
+import { type EntityWrite, entityKey, MAX_TRANSACTION_ACTIONS, type NewEvent } from '../../outbox';
 import { type DomainContext, eventMeta } from './context';
 import {
   ConflictError,
