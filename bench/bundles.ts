@@ -14,7 +14,11 @@ import { build } from 'esbuild';
 import { median, round } from './stats';
 
 const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
-const HANDLERS_DIR = join(PROJECT_ROOT, 'lambdas', 'handlers');
+/** Folders of Lambda entry points: the outbox's own functions and the sample's handlers. */
+const HANDLER_DIRS = [
+  join(PROJECT_ROOT, 'lambdas', 'outbox', 'functions'),
+  join(PROJECT_ROOT, 'lambdas', 'sample', 'handlers'),
+];
 /** Node 24 from the project (the Lambda runtime's major version); the running Node otherwise. */
 export const NODE_24 = existsSync(join(PROJECT_ROOT, 'node_modules', '.bin', 'node'))
   ? join(PROJECT_ROOT, 'node_modules', '.bin', 'node')
@@ -65,15 +69,22 @@ function packageOf(input: string): string {
   return match?.[1] ?? '(project)';
 }
 
-/** Handler files that are Lambda entry points (they export `handler`); api-routes.ts is a table, not an entry. */
-export async function handlerEntries(): Promise<string[]> {
-  const files = (await readdir(HANDLERS_DIR)).filter((file) => file.endsWith('.ts')).sort();
-  const entries: string[] = [];
-  for (const file of files) {
-    const source = await readFile(join(HANDLERS_DIR, file), 'utf8');
-    if (/export\s+(const|async\s+function|function)\s+handler\b/.test(source)) entries.push(file);
+/**
+ * Paths of the files that are Lambda entry points (they export `handler`), by name;
+ * api-routes.ts is a table and env.ts a set-up, not entries.
+ */
+export async function handlerEntries(): Promise<Map<string, string>> {
+  const entries = new Map<string, string>();
+  for (const dir of HANDLER_DIRS) {
+    const files = (await readdir(dir)).filter((file) => file.endsWith('.ts')).sort();
+    for (const file of files) {
+      const source = await readFile(join(dir, file), 'utf8');
+      if (/export\s+(const|async\s+function|function)\s+handler\b/.test(source)) {
+        entries.set(basename(file, '.ts'), join(dir, file));
+      }
+    }
   }
-  return entries;
+  return new Map([...entries].sort(([a], [b]) => a.localeCompare(b)));
 }
 
 const IMPORT_SCRIPT = [
@@ -93,7 +104,7 @@ function dummyValue(name: string): string {
   return `bench-${name.toLowerCase()}`;
 }
 
-/** The variable a handler's cold start asked for (lambdas/shared/env.ts `requireEnv`), if that is why it failed. */
+/** The variable a handler's cold start asked for (`requireEnv` of lambdas/outbox/functions/env.ts or lambdas/sample/shared/env.ts), if that is why it failed. */
 function missingVariable(stderr: string): string | undefined {
   return /environment variable ([A-Z][A-Z0-9_]*) (?:is required|must be)/.exec(stderr)?.[1];
 }
@@ -145,11 +156,10 @@ export async function measureBundles(workDir: string, runs: number): Promise<Bun
   await mkdir(workDir, { recursive: true });
   const script = join(workDir, 'import-time.mjs');
   await writeFile(script, IMPORT_SCRIPT);
-  const handlers = (await handlerEntries()).map((file) => basename(file, '.ts'));
+  const entries = await handlerEntries();
+  const handlers = [...entries.keys()];
   const { metafile } = await build({
-    entryPoints: Object.fromEntries(
-      handlers.map((handler) => [handler, join(HANDLERS_DIR, `${handler}.ts`)]),
-    ),
+    entryPoints: Object.fromEntries(entries),
     outdir: workDir,
     entryNames: '[name]/index',
     outExtension: { '.js': '.mjs' },

@@ -37,7 +37,7 @@ import { itemSize } from '../lambdas/outbox/limits';
 import { markDelivered } from '../lambdas/outbox/marker';
 import { PENDING_INDEX_ATTRIBUTES } from '../lambdas/outbox/pending-index';
 import { OutboxWriter } from '../lambdas/outbox/writer';
-import { createDocumentClient } from '../lambdas/shared/clients';
+import { createDocumentClient } from '../lambdas/sample/shared/clients';
 import { LEGACY_PENDING_INDEX } from '../lib/outbox/outbox-table';
 import { indexWriteUnits, readUnits, writeUnits } from './capacity-rules';
 import { PRICES } from './prices';

@@ -18,7 +18,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { type HttpRequest, HttpResponse } from '@smithy/protocol-http';
 import type { EventEnvelope } from '../lambdas/outbox/envelope';
-import { createDocumentClient } from '../lambdas/shared/clients';
+import { createDocumentClient } from '../lambdas/sample/shared/clients';
 import { seededRandom } from './stream';
 
 /** Round trip per call, by service, in milliseconds. */

@@ -423,7 +423,7 @@ export function renderMarkdown(results: BenchResults): string {
     out.push(
       '## Lambda bundles',
       '',
-      'Each `lambdas/handlers/*.ts` entry bundled as `ServiceFunction` bundles it (esbuild: ESM, minify, node24, ' +
+      'Each entry of `lambdas/outbox/functions/` and `lambdas/sample/handlers/` bundled as `ServiceFunction` bundles it (esbuild: ESM, minify, node24, ' +
         'everything bundled, createRequire banner, source map), and the median time of `await import(bundle)` in a ' +
         `fresh Node ${env.node} process over ${p.importRuns} runs, with the handler's environment set to dummy values ` +
         'and `NODE_OPTIONS=--enable-source-maps` as in Lambda.',

@@ -81,9 +81,9 @@ export async function measureWritePath(input: WritePathInput): Promise<WritePath
   const tableName = await createTable(input.template, input.dynamoDbEndpoint);
   process.env.TABLE_NAME = tableName;
   process.env.DYNAMODB_ENDPOINT = input.dynamoDbEndpoint;
-  const { handler } = (await import('../lambdas/handlers/create-member')) as { handler: Handler };
-  const { docClient } = await import('../lambdas/shared/clients');
-  const { newId } = await import('../lambdas/domain/ids');
+  const { handler } = (await import('../lambdas/sample/handlers/create-member')) as { handler: Handler };
+  const { docClient } = await import('../lambdas/sample/shared/clients');
+  const { newId } = await import('../lambdas/sample/domain/ids');
   const client = docClient();
   const context = lambdaContext();
 

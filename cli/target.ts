@@ -28,7 +28,7 @@ import {
   type OutboxLayout,
   outboxLayoutFromEnv,
 } from '../lambdas/outbox';
-import { createDocumentClient } from '../lambdas/shared/clients';
+import { createDocumentClient } from '../lambdas/outbox/functions/clients';
 import {
   LOCAL_TARGET_CREDENTIALS,
   LOCAL_TARGET_FILE,

@@ -4,6 +4,7 @@
  * Resources reach a function only through its `use...` methods, which set the
  * environment variable and the matching IAM grant together.
  */
+import { basename, extname, isAbsolute, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -14,14 +15,17 @@ import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-import { ENV } from '../lambdas/shared/env';
+import { ENV } from '../lambdas/outbox/functions/env';
 
 /** The repository root: the bundler's project root and where the lockfile lives. */
 const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
-/** Where handler entry points live; `handlerName` is a file name in it. */
-export const HANDLERS_DIR = fileURLToPath(new URL('../lambdas/handlers/', import.meta.url));
-/** Handler names are file names without extension; nothing that could leave the folder. */
+/** Handler names are kebab case: service names, labels and local log file names. */
 const HANDLER_NAME_PATTERN = /^[a-z][a-z0-9-]*$/;
+
+/** Metadata key naming a function's short handler name, for the local runtime that runs it. */
+export const HANDLER_METADATA_KEY = 'Outbox::Handler';
+/** Metadata key naming a function's entry file, relative to the repository root, for the local runtime. */
+export const HANDLER_FILE_METADATA_KEY = 'Outbox::HandlerFile';
 
 /** Namespace of the functions' CloudWatch metrics (Powertools Metrics). */
 export const METRICS_NAMESPACE = 'Outbox';
@@ -32,7 +36,7 @@ export const METRICS_NAMESPACE = 'Outbox';
  */
 export const SERVICE_RUNTIME = lambda.Runtime.NODEJS_24_X;
 
-/** Name of an environment variable the functions read (see `ENV` in lambdas/shared/env.ts). */
+/** Name of an environment variable the functions read (see `ENV` in lambdas/outbox/functions/env.ts). */
 export type EnvName = (typeof ENV)[keyof typeof ENV];
 
 /** A DynamoDB item action a function may be granted on a table. */
@@ -79,13 +83,20 @@ const WRITE_ACTIONS: ReadonlySet<TableAction> = new Set([
 /** Properties of a {@link ServiceFunction}. */
 export interface ServiceFunctionProps {
   /**
-   * File name, without extension, of the entry point in `lambdas/handlers/`;
-   * the file exports `handler`.
+   * Path of the entry point file (as `NodejsFunction`'s `entry`), e.g.
+   * `fileURLToPath(new URL('./handler.ts', import.meta.url))`; the file
+   * exports `handler`.
    */
-  readonly handlerName: string;
+  readonly entry: string;
+  /**
+   * Kebab-case short name of the handler: the default service name, the
+   * function's label in alarms and dashboards, its name in the local runtime.
+   * @default the entry's file name without extension
+   */
+  readonly handlerName?: string;
   /**
    * Description shown in the console.
-   * @default `lambdas/handlers/<handlerName>.ts`
+   * @default the entry's path relative to the repository root
    */
   readonly description?: string;
   /**
@@ -127,7 +138,7 @@ export interface ServiceFunctionProps {
  * its own log group, X-Ray tracing, source maps and Powertools settings.
  */
 export class ServiceFunction extends NodejsFunction {
-  /** The handler file name this function runs. */
+  /** The short name of the handler this function runs (see {@link ServiceFunctionProps.handlerName}). */
   readonly handlerName: string;
   /** The log group the function writes to (explicit, so retention and removal are ours). */
   readonly functionLogGroup: logs.LogGroup;
@@ -135,9 +146,11 @@ export class ServiceFunction extends NodejsFunction {
   private readonly resourceVariables = new Set<string>();
 
   constructor(scope: Construct, id: string, props: ServiceFunctionProps) {
-    if (!HANDLER_NAME_PATTERN.test(props.handlerName)) {
-      throw new Error(`handlerName must be a file name in lambdas/handlers, got ${props.handlerName}`);
+    const handlerName = props.handlerName ?? basename(props.entry, extname(props.entry));
+    if (!HANDLER_NAME_PATTERN.test(handlerName)) {
+      throw new Error(`handlerName must be kebab case, got ${handlerName}`);
     }
+    const projectFile = projectRelative(props.entry);
     const resourceVariable = Object.keys(props.environment ?? {}).find((name) =>
       RESOURCE_VARIABLES.has(name),
     );
@@ -146,27 +159,29 @@ export class ServiceFunction extends NodejsFunction {
         `${resourceVariable} is set by a use... method together with its grant, not by environment`,
       );
     }
-    const entry = `${HANDLERS_DIR}${props.handlerName}.ts`;
     // A sibling of the function rather than a child: the log group must exist before `super` runs.
     const logGroup = new logs.LogGroup(scope, `${id}LogGroup`, {
       retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
       removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
     });
     super(scope, id, {
-      entry,
+      entry: props.entry,
       handler: 'handler',
-      description: props.description ?? `lambdas/handlers/${props.handlerName}.ts`,
+      description: props.description ?? projectFile ?? basename(props.entry),
       runtime: SERVICE_RUNTIME,
       architecture: lambda.Architecture.ARM_64,
       memorySize: props.memorySize ?? 512,
       timeout: props.timeout ?? Duration.seconds(10),
       tracing: lambda.Tracing.ACTIVE,
       logGroup,
-      projectRoot: PROJECT_ROOT,
-      depsLockFilePath: `${PROJECT_ROOT}package-lock.json`,
+      // An entry of this repository bundles with its lockfile; another (a service's own
+      // handler) with NodejsFunction's defaults, the lockfile found from the working directory.
+      ...(projectFile === undefined
+        ? {}
+        : { projectRoot: PROJECT_ROOT, depsLockFilePath: `${PROJECT_ROOT}package-lock.json` }),
       environment: {
         ...props.environment,
-        POWERTOOLS_SERVICE_NAME: props.serviceName ?? props.handlerName,
+        POWERTOOLS_SERVICE_NAME: props.serviceName ?? handlerName,
         POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
         NODE_OPTIONS: '--enable-source-maps',
       },
@@ -185,11 +200,13 @@ export class ServiceFunction extends NodejsFunction {
         forceDockerBundling: false,
       },
     });
-    this.handlerName = props.handlerName;
+    this.handlerName = handlerName;
     this.functionLogGroup = logGroup;
-    // The local runtime runs each function of the template from its handler file, found by this
-    // (the same key as HANDLER_METADATA_KEY in outbox-consumer.ts, which imports this file).
-    (this.node.defaultChild as lambda.CfnFunction).addMetadata('Outbox::Handler', props.handlerName);
+    // The local runtime runs each function of the template from its entry file, found by these
+    // (HANDLER_METADATA in local/resources.ts); an entry outside the repository is not run locally.
+    const cfnFunction = this.node.defaultChild as lambda.CfnFunction;
+    cfnFunction.addMetadata(HANDLER_METADATA_KEY, handlerName);
+    if (projectFile !== undefined) cfnFunction.addMetadata(HANDLER_FILE_METADATA_KEY, projectFile);
   }
 
   /**
@@ -258,6 +275,13 @@ export class ServiceFunction extends NodejsFunction {
     this.resourceVariables.add(name);
     super.addEnvironment(name, value);
   }
+}
+
+/** The entry's path relative to the repository root with `/` separators, or undefined when outside it. */
+function projectRelative(entry: string): string | undefined {
+  const path = relative(PROJECT_ROOT, entry);
+  if (path === '' || path.startsWith('..') || isAbsolute(path)) return undefined;
+  return path.split(sep).join('/');
 }
 
 function dynamoActions(actions: readonly string[]): string[] {

@@ -79,7 +79,7 @@ export async function startConsumers(options: StartConsumersOptions): Promise<Lo
       const fn = options.functions.get(mapping.functionLogicalId);
       if (!fn) {
         log(
-          `queue ${queue.name}: its function names no handler file (Outbox::Handler metadata); not run locally`,
+          `queue ${queue.name}: its function names no handler file (Outbox::Handler and Outbox::HandlerFile metadata); not run locally`,
         );
         continue;
       }

@@ -79,7 +79,8 @@ interface PendingInvocation {
 }
 
 const WORKER_ENTRY = new URL('./function-worker.mjs', import.meta.url);
-const HANDLERS_DIR = new URL('../lambdas/handlers/', import.meta.url);
+/** The repository root: a function's entry file (`handlerFile`) is relative to it. */
+const PROJECT_ROOT = new URL('../', import.meta.url);
 /** Past the deadline, how long the host still waits for an answer already on its way. */
 const DEADLINE_GRACE_MS = 250;
 
@@ -162,7 +163,7 @@ export class LocalFunction {
   private spawn(): Promise<Worker> {
     this.starts += 1;
     const workerData: WorkerData = {
-      handlerFile: new URL(`${this.definition.handlerName}.ts`, HANDLERS_DIR).href,
+      handlerFile: new URL(this.definition.handlerFile, PROJECT_ROOT).href,
     };
     const worker = new Worker(WORKER_ENTRY, {
       workerData,

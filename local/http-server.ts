@@ -1,7 +1,7 @@
 /**
  * The local stand-in for API Gateway (HTTP API, payload v2): turns each HTTP
  * request into the event API Gateway would send and invokes the same handler
- * module Lambda runs. Routes come from lambdas/handlers/api-routes.ts, the
+ * module Lambda runs. Routes come from lambdas/sample/handlers/api-routes.ts, the
  * list the CDK API is built from.
  */
 
@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { API_ROUTES, type ApiRoute, FALLBACK_ROUTE } from '../lambdas/handlers/api-routes';
+import { API_ROUTES, type ApiRoute, FALLBACK_ROUTE } from '../lambdas/sample/handlers/api-routes';
 import { localContext } from './lambda-context';
 
 /** API Gateway refuses payloads over 10 MB before any Lambda runs. */
@@ -37,7 +37,7 @@ export interface LocalApi {
 }
 
 async function loadHandler(route: ApiRoute): Promise<ApiHandler> {
-  const module = (await import(`../lambdas/handlers/${route.handler}.ts`)) as { handler: ApiHandler };
+  const module = (await import(`../lambdas/sample/handlers/${route.handler}.ts`)) as { handler: ApiHandler };
   return module.handler;
 }
 

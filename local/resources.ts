@@ -955,9 +955,13 @@ export function eventSourceMappings(template: CfnTemplate): EventSourceMappingIn
   });
 }
 
-/** Metadata key naming a function's handler file (`ServiceFunction` sets it on every function). */
+/** Metadata key naming a function's short handler name (`ServiceFunction` sets it on every function). */
 export const HANDLER_METADATA = 'Outbox::Handler';
-const HANDLER_FILE_PATTERN = /^[a-z][a-z0-9-]*$/;
+/** Metadata key naming a function's entry file relative to the repository root (`ServiceFunction` sets it). */
+export const HANDLER_FILE_METADATA = 'Outbox::HandlerFile';
+const HANDLER_NAME_PATTERN = /^[a-z][a-z0-9-]*$/;
+/** A relative path of `.ts` file inside the repository: no `..`, no absolute path, nothing but plain names. */
+const HANDLER_FILE_PATTERN = /^(?:[a-z][a-z0-9-]*\/)+[a-z][a-z0-9-]*\.ts$/;
 
 /** A Lambda function of the template, as the local runtime runs it. */
 export interface LocalFunctionDefinition {
@@ -965,8 +969,10 @@ export interface LocalFunctionDefinition {
   /** The function's local name (`<namespace>-<logical id>`, as a Ref to it resolves). */
   readonly functionName: string;
   readonly functionArn: string;
-  /** File name, without extension, in lambdas/handlers/. */
+  /** The handler's short name (kebab case): its log file and consumer name. */
   readonly handlerName: string;
+  /** Its entry file relative to the repository root, e.g. `lambdas/outbox/functions/relay.ts`. */
+  readonly handlerFile: string;
   /** Its `Environment.Variables`, every reference resolved to the local resource. */
   readonly environment: Readonly<Record<string, string>>;
   readonly timeoutSeconds: number;
@@ -980,8 +986,8 @@ export interface CreatedResources {
 }
 
 /**
- * The template's functions that name their handler file (metadata
- * {@link HANDLER_METADATA}), with their environment resolved against what was
+ * The template's functions that name their handler and its file (metadata
+ * {@link HANDLER_METADATA} and {@link HANDLER_FILE_METADATA}), with their environment resolved against what was
  * created locally: a `Ref` to the table is its local name, to a queue its
  * URL, to a bus its name. Each function then gets the environment its stack
  * definition gives it, as in Lambda.
@@ -1008,7 +1014,9 @@ export function localFunctions(
   const context = localResolveContext(namespace, resources);
   return findResources(template, 'AWS::Lambda::Function').flatMap(({ logicalId, resource }) => {
     const handlerName = resource.Metadata?.[HANDLER_METADATA];
-    if (typeof handlerName !== 'string' || !HANDLER_FILE_PATTERN.test(handlerName)) return [];
+    const handlerFile = resource.Metadata?.[HANDLER_FILE_METADATA];
+    if (typeof handlerName !== 'string' || !HANDLER_NAME_PATTERN.test(handlerName)) return [];
+    if (typeof handlerFile !== 'string' || !HANDLER_FILE_PATTERN.test(handlerFile)) return [];
     const properties = resource.Properties ?? {};
     const variables = resolve(
       isRecord(properties.Environment) ? properties.Environment.Variables : {},
@@ -1025,6 +1033,7 @@ export function localFunctions(
         functionName,
         functionArn: arn('lambda', `function:${functionName}`),
         handlerName,
+        handlerFile,
         environment,
         timeoutSeconds: numberProperty(properties.Timeout, `${logicalId} Timeout`) ?? 3,
         memorySize: numberProperty(properties.MemorySize, `${logicalId} MemorySize`) ?? 128,

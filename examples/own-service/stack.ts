@@ -2,21 +2,18 @@
  * A service with its own single-table design adds the outbox to its stack:
  * its table keeps its keys (`PK`/`SK`, users at `USER#<id>`/`PROFILE`),
  * `TransactionalOutbox` adds the pending index, TTL, relay, sweeper and
- * alarms, and one call makes the service's function a writer.
+ * alarms, one call makes the service's function a writer, and
+ * `OutboxConsumer` deploys the service's own consumer handler.
  * README "Use it in your own service" quotes this file.
  */
 import { fileURLToPath } from 'node:url';
-import { Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { Stack, type StackProps } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
-import * as events from 'aws-cdk-lib/aws-events';
-import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-// In your service: import { TransactionalOutbox } from '<this repository>/lib/outbox';
-import { TransactionalOutbox } from '../../lib/outbox';
+// In your service: import { OutboxConsumer, TransactionalOutbox } from '<this repository>/lib/outbox';
+import { OutboxConsumer, TransactionalOutbox } from '../../lib/outbox';
 
 /** The users service: its table, the outbox on it, and the function that writes users. */
 export class UsersServiceStack extends Stack {
@@ -26,8 +23,8 @@ export class UsersServiceStack extends Stack {
   readonly outbox: TransactionalOutbox;
   /** The function that writes a user and its events. */
   readonly writeUser: NodejsFunction;
-  /** The consumer of `UserRegistered` events. */
-  readonly welcomeUser: NodejsFunction;
+  /** The consumer of `UserRegistered` events: its rule, queues and function. */
+  readonly welcomeUser: OutboxConsumer;
 
   constructor(scope: Construct, id: string, props?: StackProps) {
     super(scope, id, props);
@@ -57,35 +54,19 @@ export class UsersServiceStack extends Stack {
     this.writeUser.addEnvironment('EVENT_SOURCE', 'com.example.users');
     this.outbox.monitoring.addThrottlesAlarm(this.writeUser);
 
-    // A consumer: rule on the outbox bus -> queue (with a dead-letter queue) -> function.
-    const deadLetterQueue = new sqs.Queue(this, 'WelcomeUserDlq', { enforceSSL: true });
-    const queue = new sqs.Queue(this, 'WelcomeUserQueue', {
-      enforceSSL: true,
-      visibilityTimeout: Duration.minutes(3),
-      deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: 5 },
-    });
-    new events.Rule(this, 'UserRegistered', {
+    // A consumer: rule on the outbox bus -> queue (with a dead-letter queue) -> your handler.
+    this.welcomeUser = new OutboxConsumer(this, 'WelcomeUser', {
+      consumerName: 'welcome-user',
+      entry: fileURLToPath(new URL('./welcome-user.ts', import.meta.url)),
+      // TABLE_NAME and its idempotency records' actions: claim, complete, read, release.
+      table: this.table,
       eventBus: this.outbox.eventBus,
       eventPattern: { source: ['com.example.users'], detailType: ['UserRegistered'] },
-      targets: [new targets.SqsQueue(queue)],
-    });
-    this.welcomeUser = new NodejsFunction(this, 'WelcomeUser', {
-      entry: fileURLToPath(new URL('./welcome-user.ts', import.meta.url)),
-      runtime: lambda.Runtime.NODEJS_24_X,
-      architecture: lambda.Architecture.ARM_64,
-      timeout: Duration.seconds(30),
       // The idempotency records use the table's own key and TTL names (OUTBOX_*).
-      environment: { TABLE_NAME: this.table.tableName, ...this.outbox.environment },
+      environment: this.outbox.environment,
     });
-    this.welcomeUser.addEventSource(new SqsEventSource(queue, { reportBatchItemFailures: true }));
-    // Its idempotency records: claim, complete, read, release.
-    this.table.grant(
-      this.welcomeUser,
-      'dynamodb:GetItem',
-      'dynamodb:PutItem',
-      'dynamodb:UpdateItem',
-      'dynamodb:DeleteItem',
-    );
-    this.outbox.monitoring.addDeadLetterQueueAlarm('welcome-user', deadLetterQueue);
+    this.outbox.monitoring.addDeadLetterQueueAlarm('welcome-user', this.welcomeUser.deadLetterQueue);
+    this.outbox.monitoring.addDeadLetterQueueAlarm('welcome-user-rule', this.welcomeUser.ruleDeadLetterQueue);
+    this.outbox.monitoring.addThrottlesAlarm(this.welcomeUser.function);
   }
 }

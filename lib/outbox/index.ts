@@ -1,5 +1,6 @@
 export * from './outbox-bus';
 export * from './outbox-consumer';
+export * from './outbox-functions';
 export * from './outbox-layout';
 export * from './outbox-monitoring';
 export * from './outbox-relay';

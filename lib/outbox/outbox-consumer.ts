@@ -9,7 +9,6 @@ import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
@@ -36,9 +35,6 @@ export const IDEMPOTENCY_TABLE_ACTIONS: readonly TableAction[] = [
  */
 export const VISIBILITY_TIMEOUT_FACTOR = 6;
 
-/** Metadata key naming a function's handler file, for the local runtime that runs it. */
-export const HANDLER_METADATA_KEY = 'Outbox::Handler';
-
 const CONSUMER_NAME_PATTERN = /^[a-z][a-z0-9-]{0,39}$/;
 const MAIL_ADDRESS_PATTERN = /^[^\s@]+@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)$/;
 
@@ -49,8 +45,13 @@ export interface OutboxConsumerProps {
    * service name, and the name its handler gives the consumer helper.
    */
   readonly consumerName: string;
-  /** File name, without extension, of the handler in `lambdas/handlers/`. */
-  readonly handlerName: string;
+  /**
+   * Path of the consumer's handler file (as `NodejsFunction`'s `entry`), e.g.
+   * `fileURLToPath(new URL('./welcome-user.ts', import.meta.url))`. It exports
+   * `handler`, usually made by `createConsumer` (lambdas/consumer), and is
+   * bundled with esbuild like every function of the outbox.
+   */
+  readonly entry: string;
   /** The outbox table: idempotency records and the consumer's read model live there. */
   readonly table: dynamodb.ITable;
   /** The bus the relay publishes to. */
@@ -191,7 +192,8 @@ export class OutboxConsumer extends Construct {
     });
 
     this.function = new ServiceFunction(this, 'Function', {
-      handlerName: props.handlerName,
+      entry: props.entry,
+      handlerName: props.consumerName,
       serviceName: props.consumerName,
       timeout,
       removalPolicy,
@@ -208,11 +210,6 @@ export class OutboxConsumer extends Construct {
         ...(props.maxBatchingWindow === undefined ? {} : { maxBatchingWindow: props.maxBatchingWindow }),
       }),
     );
-    // The local runtime finds the handler module of each queue's function by this.
-    const cfnFunction = this.function.node.defaultChild;
-    if (cfnFunction instanceof lambda.CfnFunction) {
-      cfnFunction.addMetadata(HANDLER_METADATA_KEY, props.handlerName);
-    }
   }
 
   /** Sets the sender address and allows sending from it alone, with its grant (see `mailFromAddress`). */

@@ -9,9 +9,10 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { ENV } from '../../lambdas/outbox/functions/env';
 import { OUTBOX_PREFIX } from '../../lambdas/outbox/keys';
-import { ENV } from '../../lambdas/shared/env';
 import { ServiceFunction } from '../service-function';
+import { OUTBOX_FUNCTION_ENTRIES } from './outbox-functions';
 import {
   DEFAULT_ATTRIBUTE_NAMES,
   DEFAULT_PENDING_SHARDS,
@@ -135,7 +136,7 @@ export class OutboxRelay extends Construct {
     this.onFailureQueue = new sqs.Queue(this, 'OnFailureQueue', queueProps);
 
     this.function = new ServiceFunction(this, 'Function', {
-      handlerName: 'relay',
+      entry: OUTBOX_FUNCTION_ENTRIES.relay,
       serviceName: 'outbox-relay',
       memorySize: props.memorySize ?? 1024,
       timeout: props.timeout ?? Duration.seconds(60),

@@ -10,9 +10,10 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { ENV } from '../../lambdas/outbox/functions/env';
 import { SWEEPER_DEFAULTS, SWEEPER_THRESHOLD_ENV } from '../../lambdas/outbox/sweeper';
-import { ENV } from '../../lambdas/shared/env';
 import { ServiceFunction } from '../service-function';
+import { OUTBOX_FUNCTION_ENTRIES } from './outbox-functions';
 import {
   DEFAULT_ATTRIBUTE_NAMES,
   DEFAULT_PENDING_SHARDS,
@@ -106,7 +107,7 @@ export class OutboxSweeper extends Construct {
     }
 
     this.function = new ServiceFunction(this, 'Function', {
-      handlerName: 'sweeper',
+      entry: OUTBOX_FUNCTION_ENTRIES.sweeper,
       serviceName: 'outbox-sweeper',
       memorySize: props.memorySize ?? 512,
       timeout: props.timeout ?? Duration.minutes(3),

@@ -12,7 +12,7 @@ import type * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
-import { ENV } from '../../lambdas/shared/env';
+import { ENV } from '../../lambdas/outbox/functions/env';
 import { ServiceFunction, type TableAction } from '../service-function';
 import { OutboxBus } from './outbox-bus';
 import {

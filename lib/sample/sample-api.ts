@@ -10,10 +10,11 @@ import { HttpIamAuthorizer, HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigateway
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { API_ROUTES, type ApiRoute, FALLBACK_ROUTE } from '../../lambdas/handlers/api-routes';
-import { ENV } from '../../lambdas/shared/env';
+import { API_ROUTES, type ApiRoute, FALLBACK_ROUTE } from '../../lambdas/sample/handlers/api-routes';
+import { ENV } from '../../lambdas/sample/shared/env';
 import type { TransactionalOutbox } from '../outbox/transactional-outbox';
 import { ServiceFunction, type TableAction } from '../service-function';
+import { sampleHandlerEntry } from './sample-handlers';
 
 /** Read, conditionally write, and commit a transaction with outbox items. */
 const COMMAND_ACTIONS: readonly TableAction[] = ['GetItem', 'PutItem', 'UpdateItem', 'ConditionCheckItem'];
@@ -150,8 +151,8 @@ export class SampleApi extends Construct {
       throw new Error(`no table access is decided for handler ${route.handler}; add it to API_TABLE_ACCESS`);
     }
     const fn = new ServiceFunction(this, `Function-${route.handler}`, {
-      handlerName: route.handler,
-      description: `${route.routeKey} (lambdas/handlers/${route.handler}.ts)`,
+      entry: sampleHandlerEntry(route.handler),
+      description: `${route.routeKey} (lambdas/sample/handlers/${route.handler}.ts)`,
       serviceName: 'members-api',
       environment: actions.length > 0 ? { [ENV.EVENT_SOURCE]: EVENT_SOURCE } : {},
       removalPolicy,

@@ -11,6 +11,7 @@ import type { TransactionalOutbox } from '../outbox/transactional-outbox';
 import { ServiceFunction } from '../service-function';
 import { EventTap } from './event-tap';
 import { EVENT_SOURCE, type JwtAuthorization, SampleApi } from './sample-api';
+import { sampleHandlerEntry } from './sample-handlers';
 
 /** The member events the sample emits. */
 const MEMBER_EVENTS = ['MemberRegistered', 'MemberProfileUpdated', 'MemberWithdrawn'];
@@ -72,7 +73,7 @@ export class SampleService extends Construct {
     this.consumers = [
       new OutboxConsumer(this, 'NotificationsConsumer', {
         consumerName: 'notifications',
-        handlerName: 'notifications',
+        entry: sampleHandlerEntry('notifications'),
         table: outbox.table,
         eventBus: outbox.eventBus,
         eventPattern: { source: [EVENT_SOURCE], detailType: MEMBER_EVENTS },
@@ -81,7 +82,7 @@ export class SampleService extends Construct {
       }),
       new OutboxConsumer(this, 'MemberActivityConsumer', {
         consumerName: 'member-activity',
-        handlerName: 'member-activity',
+        entry: sampleHandlerEntry('member-activity'),
         table: outbox.table,
         eventBus: outbox.eventBus,
         eventPattern: { source: [EVENT_SOURCE], detailType: [...MEMBER_EVENTS, ...ORDER_EVENTS] },

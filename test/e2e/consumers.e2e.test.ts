@@ -7,8 +7,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type MemberActivity, readMemberActivity } from '../../lambdas/domain/member-activity';
-import { FAREWELL_SUBJECT, readContact, WELCOME_SUBJECT } from '../../lambdas/domain/notifications';
+import { type MemberActivity, readMemberActivity } from '../../lambdas/sample/domain/member-activity';
+import { FAREWELL_SUBJECT, readContact, WELCOME_SUBJECT } from '../../lambdas/sample/domain/notifications';
 import { pollUntil } from '../helpers/poll';
 import { type E2eTarget, openTarget } from './targets';
 

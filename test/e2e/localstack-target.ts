@@ -17,7 +17,7 @@ import { LambdaClient, ListEventSourceMappingsCommand } from '@aws-sdk/client-la
 import { AlreadyExistsException, CreateEmailIdentityCommand, SESv2Client } from '@aws-sdk/client-sesv2';
 import { GetQueueAttributesCommand, GetQueueUrlCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { MAIL_FROM_ENV } from '../../lambdas/consumer/env';
-import { createDocumentClient } from '../../lambdas/shared/clients';
+import { createDocumentClient } from '../../lambdas/sample/shared/clients';
 import { pollUntil } from '../helpers/poll';
 import { apiStandIn, type DeployedStack, deployedRoutes, readDeployedStack } from './localstack-api';
 import { readJournal, streamRecords } from './localstack-journal';

@@ -13,21 +13,21 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { SESv2Client } from '@aws-sdk/client-sesv2';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { type ApplyEvent, createConsumer } from '../../lambdas/consumer/consumer';
+import type { NewEvent } from '../../lambdas/outbox/envelope';
+import { entityKey } from '../../lambdas/outbox/keys';
+import type { EntityWrite, OutboxWrite, OutboxWriter } from '../../lambdas/outbox/writer';
 import {
   applyMemberActivity,
   MEMBER_ACTIVITY_CONSUMER,
   readMemberActivity,
-} from '../../lambdas/domain/member-activity';
+} from '../../lambdas/sample/domain/member-activity';
 import {
   applyNotification,
   FAREWELL_SUBJECT,
   NOTIFICATIONS_CONSUMER,
   readContact,
   WELCOME_SUBJECT,
-} from '../../lambdas/domain/notifications';
-import type { NewEvent } from '../../lambdas/outbox/envelope';
-import { entityKey } from '../../lambdas/outbox/keys';
-import type { EntityWrite, OutboxWrite, OutboxWriter } from '../../lambdas/outbox/writer';
+} from '../../lambdas/sample/domain/notifications';
 import type { SentMail } from '../../local/consumers';
 import {
   type DeliveryStats,

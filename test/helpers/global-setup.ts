@@ -6,7 +6,7 @@
  * Tests read the endpoints with `inject('dynamoDbEndpoint')` and
  * `inject('motoEndpoint')` (or the helpers in ./local-env). Workers also get
  * DYNAMODB_ENDPOINT, EVENTBRIDGE_ENDPOINT and SQS_ENDPOINT, the overrides
- * lambdas/shared/clients.ts reads. AWS_ENDPOINT_URL is deliberately not set:
+ * lambdas/sample/shared/clients.ts reads. AWS_ENDPOINT_URL is deliberately not set:
  * the SDK itself honours it, so it would silently turn every client,
  * including a deployed target's, towards moto.
  */

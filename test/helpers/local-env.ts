@@ -10,7 +10,7 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { inject } from 'vitest';
-import { createDocumentClient } from '../../lambdas/shared/clients';
+import { createDocumentClient } from '../../lambdas/sample/shared/clients';
 import type { Stage } from '../../lib/stage';
 import {
   createMessagingFromTemplate,

@@ -4,9 +4,10 @@
  * A consumer is correct when, for every delivery order, duplicate and late
  * redelivery, what it stored shows the model's view.
  */
-import type { MemberActivity } from '../../lambdas/domain/member-activity';
-import type { MemberContact } from '../../lambdas/domain/notifications';
+
 import type { EventEnvelope } from '../../lambdas/outbox/envelope';
+import type { MemberActivity } from '../../lambdas/sample/domain/member-activity';
+import type { MemberContact } from '../../lambdas/sample/domain/notifications';
 
 /** What the notifications read model shows of a member. */
 export interface ContactView {

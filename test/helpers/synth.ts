@@ -8,7 +8,6 @@ import { App, type CfnElement } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
 import { OutboxStack, type OutboxStackProps } from '../../lib/outbox-stack';
-import { HANDLERS_DIR } from '../../lib/service-function';
 import type { Stage } from '../../lib/stage';
 
 /** A synthesized stack and its template. */
@@ -37,9 +36,9 @@ export function synth(stage: Stage, props: SynthProps = {}): Synthesized {
   return synthesized;
 }
 
-/** True when every one of `handlerNames` has its entry file in lambdas/handlers. */
-export function handlersExist(handlerNames: readonly string[]): boolean {
-  return handlerNames.every((name) => existsSync(`${HANDLERS_DIR}${name}.ts`));
+/** The entries of `entries` whose file does not exist. */
+export function missingEntries(entries: readonly string[]): string[] {
+  return entries.filter((entry) => !existsSync(entry));
 }
 
 /** The logical id of a construct's CloudFormation resource, as the stack resolves it. */

@@ -1,6 +1,6 @@
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
-import { API_ROUTES, FALLBACK_ROUTE } from '../../lambdas/handlers/api-routes';
+import { API_ROUTES, FALLBACK_ROUTE } from '../../lambdas/sample/handlers/api-routes';
 import { EVENT_SOURCE } from '../../lib/sample/sample-api';
 import { arnOf, logicalIdOf, synth } from '../helpers/synth';
 

@@ -4,6 +4,7 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import { describe, expect, it } from 'vitest';
 import { OutboxConsumer } from '../../lib/outbox/outbox-consumer';
+import { sampleHandlerEntry } from '../../lib/sample/sample-handlers';
 import { arnOf, logicalIdOf, statementsOfFunction, statementsWithAction, synth } from '../helpers/synth';
 
 const IDEMPOTENCY_ACTIONS = [
@@ -56,7 +57,7 @@ describe('sample consumers', () => {
       SqsManagedSseEnabled: true,
     });
     template.hasResourceProperties('AWS::Lambda::Function', {
-      Description: 'lambdas/handlers/notifications.ts',
+      Description: 'lambdas/sample/handlers/notifications.ts',
       Timeout: 30,
     });
   });
@@ -161,7 +162,7 @@ describe('OutboxConsumer', () => {
     });
     new OutboxConsumer(stack, 'Consumer', {
       consumerName: 'test',
-      handlerName: 'member-activity',
+      entry: sampleHandlerEntry('member-activity'),
       table,
       eventBus: new events.EventBus(stack, 'Bus'),
       eventPattern: { detailType: ['X'] },

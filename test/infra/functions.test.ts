@@ -2,8 +2,10 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { AttributeType, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import { describe, expect, it } from 'vitest';
-import { API_ROUTES, FALLBACK_ROUTE } from '../../lambdas/handlers/api-routes';
+import { API_ROUTES, FALLBACK_ROUTE } from '../../lambdas/sample/handlers/api-routes';
+import { OUTBOX_FUNCTION_ENTRIES } from '../../lib/outbox';
 import { API_TABLE_ACCESS } from '../../lib/sample/sample-api';
+import { sampleHandlerEntry } from '../../lib/sample/sample-handlers';
 import { ServiceFunction, type ServiceFunctionProps } from '../../lib/service-function';
 import {
   arnOf,
@@ -224,7 +226,10 @@ describe('function permissions', () => {
 describe('ServiceFunction', () => {
   function scratchFunction(props: Partial<ServiceFunctionProps> = {}): ServiceFunction {
     const stack = new Stack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'Scratch');
-    return new ServiceFunction(stack, 'Function', { handlerName: FALLBACK_ROUTE.handler, ...props });
+    return new ServiceFunction(stack, 'Function', {
+      entry: sampleHandlerEntry(FALLBACK_ROUTE.handler),
+      ...props,
+    });
   }
 
   it('refuses a resource variable set without its grant', () => {
@@ -265,7 +270,22 @@ describe('ServiceFunction', () => {
     ]);
   });
 
-  it('refuses a handler name that is not a plain file name', () => {
+  it('refuses a handler name that is not kebab case', () => {
     expect(() => scratchFunction({ handlerName: '../shared/api' })).toThrow(/handlerName/);
+    expect(() =>
+      scratchFunction({ entry: sampleHandlerEntry('not-found').replace('not-found', 'Not_Found') }),
+    ).toThrow(/handlerName must be kebab case, got Not_Found/);
+  });
+
+  it('names the handler after its entry and tells the local runtime the file, relative to the repository', () => {
+    const fn = scratchFunction({ entry: OUTBOX_FUNCTION_ENTRIES.sweeper });
+    const resource = Template.fromStack(Stack.of(fn)).toJSON().Resources[logicalIdOf(fn)];
+
+    expect(fn.handlerName).toBe('sweeper');
+    expect(resource.Metadata).toMatchObject({
+      'Outbox::Handler': 'sweeper',
+      'Outbox::HandlerFile': 'lambdas/outbox/functions/sweeper.ts',
+    });
+    expect(resource.Properties.Description).toBe('lambdas/outbox/functions/sweeper.ts');
   });
 });

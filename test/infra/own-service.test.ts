@@ -151,11 +151,52 @@ describe('TransactionalOutbox on a service table with its own keys', () => {
         'throttles-relay',
         'throttles-sweeper',
         'throttles-writeuser',
+        'throttles-welcome-user',
         'dlq-welcome-user',
+        'dlq-welcome-user-rule',
       ]
         .map((name) => `Users-${name}`)
         .sort(),
     );
+  });
+
+  it("deploys the service's own consumer handler with OutboxConsumer: rule, queue with DLQ, function", () => {
+    const { welcomeUser, outbox, table } = synthesized.stack;
+    const resources = synthesized.template.toJSON().Resources;
+    const fn = resources[logicalIdOf(welcomeUser.function)];
+
+    // The function runs the service's file, bundled like the outbox's own functions.
+    expect(fn.Properties.Description).toBe('examples/own-service/welcome-user.ts');
+    expect(fn.Metadata).toMatchObject({
+      'Outbox::Handler': 'welcome-user',
+      'Outbox::HandlerFile': 'examples/own-service/welcome-user.ts',
+    });
+    expect(fn.Properties.Environment.Variables).toMatchObject({
+      ...outbox.environment,
+      TABLE_NAME: { Ref: logicalIdOf(table) },
+      POWERTOOLS_SERVICE_NAME: 'welcome-user',
+    });
+    synthesized.template.hasResourceProperties('AWS::Events::Rule', {
+      EventBusName: { Ref: logicalIdOf(outbox.eventBus) },
+      EventPattern: { source: ['com.example.users'], 'detail-type': ['UserRegistered'] },
+      Targets: [Match.objectLike({ Arn: arnOf(welcomeUser.queue) })],
+    });
+    synthesized.template.hasResourceProperties('AWS::SQS::Queue', {
+      RedrivePolicy: { deadLetterTargetArn: arnOf(welcomeUser.deadLetterQueue), maxReceiveCount: 5 },
+    });
+    synthesized.template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: arnOf(welcomeUser.queue),
+      FunctionName: { Ref: logicalIdOf(welcomeUser.function) },
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+    // Its idempotency records only: claim, complete, read, release.
+    expect(dynamoStatements(welcomeUser.function)).toEqual([
+      {
+        Effect: 'Allow',
+        Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+        Resource: [arnOf(table)],
+      },
+    ]);
   });
 
   it('counts the pending index throttles with the table throttles', () => {

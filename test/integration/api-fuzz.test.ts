@@ -17,7 +17,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDocumentClient } from '../../lambdas/shared/clients';
+import { createDocumentClient } from '../../lambdas/sample/shared/clients';
 import { type LocalApi, startLocalApi } from '../../local/http-server';
 import { createTestTable } from '../helpers/local-env';
 

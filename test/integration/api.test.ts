@@ -7,9 +7,9 @@ import { readFileSync } from 'node:fs';
 import { DynamoDBClient, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { PutCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_OPEN_ORDERS } from '../../lambdas/domain/orders';
 import { ConditionFailedError, entityKey, OutboxWriter } from '../../lambdas/outbox';
-import { createDocumentClient } from '../../lambdas/shared/clients';
+import { MAX_OPEN_ORDERS } from '../../lambdas/sample/domain/orders';
+import { createDocumentClient } from '../../lambdas/sample/shared/clients';
 import { type LocalApi, startLocalApi } from '../../local/http-server';
 import { createTestTable } from '../helpers/local-env';
 

@@ -64,7 +64,7 @@ import {
 } from '../../lambdas/outbox/keys';
 import { sweep } from '../../lambdas/outbox/sweeper';
 import { type OutboxWrite, OutboxWriter } from '../../lambdas/outbox/writer';
-import { createDocumentClient } from '../../lambdas/shared/clients';
+import { createDocumentClient } from '../../lambdas/sample/shared/clients';
 import { readSentMail } from '../../local/consumers';
 import { eventSourceMappings } from '../../local/resources';
 import { type SqsPoller, startSqsPoller } from '../../local/sqs-poller';

@@ -19,14 +19,14 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import * as fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it, type MockInstance, vi } from 'vitest';
 import { CONSUMER_METRICS, type ConsumerHandler, createConsumer } from '../../lambdas/consumer/consumer';
-import { applyMemberActivity, readMemberActivity } from '../../lambdas/domain/member-activity';
+import type { EventEnvelope } from '../../lambdas/outbox/envelope';
+import { applyMemberActivity, readMemberActivity } from '../../lambdas/sample/domain/member-activity';
 import {
   applyNotification,
   FAREWELL_SUBJECT,
   readContact,
   WELCOME_SUBJECT,
-} from '../../lambdas/domain/notifications';
-import type { EventEnvelope } from '../../lambdas/outbox/envelope';
+} from '../../lambdas/sample/domain/notifications';
 import { readSentMail } from '../../local/consumers';
 import { type SqsPoller, startSqsPoller } from '../../local/sqs-poller';
 import { deliverInAnyOrder, expireIdempotencyRecords, roll, seededRandom } from '../helpers/chaos';

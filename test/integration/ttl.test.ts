@@ -20,7 +20,7 @@ import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { outboxKey, pendingKeys } from '../../lambdas/outbox/keys';
-import { createDocumentClient } from '../../lambdas/shared/clients';
+import { createDocumentClient } from '../../lambdas/sample/shared/clients';
 import { type LocalServer, startDynamoDbLocal } from '../../local/dynamodb-local';
 import { createTablesFromTemplate, eventSourceMappings } from '../../local/resources';
 import { type StreamPoller, startStreamPoller } from '../../local/stream-poller';

@@ -9,7 +9,7 @@ import { WriteLimitError } from '../../lambdas/outbox/errors';
 import { aggregatePk, entityKey, OUTBOX_PREFIX } from '../../lambdas/outbox/keys';
 import { findPending, type PendingCandidate } from '../../lambdas/outbox/pending-index';
 import { OutboxWriter } from '../../lambdas/outbox/writer';
-import { createDocumentClient } from '../../lambdas/shared/clients';
+import { createDocumentClient } from '../../lambdas/sample/shared/clients';
 import { createTestTable, type TestTable } from '../helpers/local-env';
 import { pollUntil } from '../helpers/poll';
 import { testId } from '../helpers/stream-records';

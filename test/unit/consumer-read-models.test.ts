@@ -1,12 +1,12 @@
 import * as fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import type { EventEnvelope } from '../../lambdas/outbox/envelope';
 import {
   type ContactEvent,
   decideContact,
   type MemberContact,
   WITHDRAWAL_DEFERRALS,
-} from '../../lambdas/domain/notifications';
-import type { EventEnvelope } from '../../lambdas/outbox/envelope';
+} from '../../lambdas/sample/domain/notifications';
 import { envelope, newId } from '../helpers/consumer-events';
 import { contactView, foldContact } from '../helpers/read-models';
 

@@ -5,23 +5,23 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MAX_REPLAY_PROFILES, type MemberItem } from '../../lambdas/domain/members';
-import { MAX_OPEN_ORDERS } from '../../lambdas/domain/orders';
+import { entityKey, MAX_ITEM_BYTES } from '../../lambdas/outbox';
+import { itemSize } from '../../lambdas/outbox/limits';
+import { MAX_REPLAY_PROFILES, type MemberItem } from '../../lambdas/sample/domain/members';
+import { MAX_OPEN_ORDERS } from '../../lambdas/sample/domain/orders';
 import {
   MAX_ORDER_LINES,
   MAX_QUANTITY,
   MAX_UNIT_PRICE,
   placeOrderSchema,
-} from '../../lambdas/domain/schemas';
-import { entityKey, MAX_ITEM_BYTES } from '../../lambdas/outbox';
-import { itemSize } from '../../lambdas/outbox/limits';
+} from '../../lambdas/sample/domain/schemas';
 import {
   decimalOf,
   decimalPlaces,
   dynamoDbNumberProblem,
   parseDecimal,
   sameDecimal,
-} from '../../lambdas/shared/decimal';
+} from '../../lambdas/sample/shared/decimal';
 
 const MEMBER_ID = '01JNQ8Z6Y2X3W4V5T6S7R8P9QA';
 const LONGEST_EMAIL = `${'a'.repeat(64)}@${'b'.repeat(185)}.com`; // 254 characters, the schema's maximum

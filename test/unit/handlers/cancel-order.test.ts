@@ -5,7 +5,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { allCustomMatcher } from 'aws-sdk-client-mock-vitest';
 import type {} from 'aws-sdk-client-mock-vitest/extend';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { handler } from '../../../lambdas/handlers/cancel-order';
+import { handler } from '../../../lambdas/sample/handlers/cancel-order';
 import { type ApiEventOptions, apiEvent, lambdaContext } from '../../helpers/api-events';
 import { expectProblem, headerOf, jsonBody } from '../../helpers/problem';
 

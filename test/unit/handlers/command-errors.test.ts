@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { RateLimitedError } from '../../../lambdas/domain/errors';
 import { TransactionInProgressError, WriteLimitError } from '../../../lambdas/outbox';
-import { toHttpError } from '../../../lambdas/shared/api';
-import { HttpError } from '../../../lambdas/shared/http';
+import { RateLimitedError } from '../../../lambdas/sample/domain/errors';
+import { toHttpError } from '../../../lambdas/sample/shared/api';
+import { HttpError } from '../../../lambdas/sample/shared/http';
 
 describe('toHttpError', () => {
   it('answers a write DynamoDB refused for a limit (WriteLimitError) with 422 naming the write, not a 500', () => {

@@ -3,7 +3,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { allCustomMatcher } from 'aws-sdk-client-mock-vitest';
 import type {} from 'aws-sdk-client-mock-vitest/extend';
 import { afterEach, describe, expect, it } from 'vitest';
-import { handler } from '../../../lambdas/handlers/get-member';
+import { handler } from '../../../lambdas/sample/handlers/get-member';
 import { apiEvent, lambdaContext } from '../../helpers/api-events';
 import { expectProblem, headerOf, jsonBody } from '../../helpers/problem';
 

@@ -41,7 +41,7 @@ function transactItems() {
 
 describe('member-activity handler', () => {
   beforeAll(async () => {
-    ({ handler } = await import('../../../lambdas/handlers/member-activity'));
+    ({ handler } = await import('../../../lambdas/sample/handlers/member-activity'));
   });
 
   beforeEach(() => {

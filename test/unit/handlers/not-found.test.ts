@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { API_ROUTES } from '../../../lambdas/handlers/api-routes';
-import { handler } from '../../../lambdas/handlers/not-found';
+import { API_ROUTES } from '../../../lambdas/sample/handlers/api-routes';
+import { handler } from '../../../lambdas/sample/handlers/not-found';
 import { apiEvent, lambdaContext } from '../../helpers/api-events';
 import { expectProblem, headerOf } from '../../helpers/problem';
 

@@ -11,7 +11,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { allCustomMatcher } from 'aws-sdk-client-mock-vitest';
 import type {} from 'aws-sdk-client-mock-vitest/extend';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { WITHDRAWAL_DEFERRALS } from '../../../lambdas/domain/notifications';
+import { WITHDRAWAL_DEFERRALS } from '../../../lambdas/sample/domain/notifications';
 import { envelope, lambdaContext, newId, sqsEvent } from '../../helpers/consumer-events';
 
 expect.extend(allCustomMatcher);
@@ -41,7 +41,7 @@ const withdrawn = envelope({
 describe('notifications handler', () => {
   beforeAll(async () => {
     vi.stubEnv('MAIL_FROM_ADDRESS', FROM);
-    ({ handler } = await import('../../../lambdas/handlers/notifications'));
+    ({ handler } = await import('../../../lambdas/sample/handlers/notifications'));
   });
 
   afterAll(() => {

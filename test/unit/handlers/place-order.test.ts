@@ -5,8 +5,8 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { allCustomMatcher } from 'aws-sdk-client-mock-vitest';
 import type {} from 'aws-sdk-client-mock-vitest/extend';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { MAX_OPEN_ORDERS } from '../../../lambdas/domain/orders';
-import { handler } from '../../../lambdas/handlers/place-order';
+import { MAX_OPEN_ORDERS } from '../../../lambdas/sample/domain/orders';
+import { handler } from '../../../lambdas/sample/handlers/place-order';
 import { apiEvent, lambdaContext } from '../../helpers/api-events';
 import { expectProblem, headerOf, jsonBody } from '../../helpers/problem';
 

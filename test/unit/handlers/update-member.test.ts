@@ -5,8 +5,8 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { allCustomMatcher } from 'aws-sdk-client-mock-vitest';
 import type {} from 'aws-sdk-client-mock-vitest/extend';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { MAX_REPLAY_PROFILES } from '../../../lambdas/domain/members';
-import { handler } from '../../../lambdas/handlers/update-member';
+import { MAX_REPLAY_PROFILES } from '../../../lambdas/sample/domain/members';
+import { handler } from '../../../lambdas/sample/handlers/update-member';
 import { type ApiEventOptions, apiEvent, lambdaContext } from '../../helpers/api-events';
 import { expectProblem, headerOf, jsonBody } from '../../helpers/problem';
 

@@ -1,12 +1,17 @@
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { describe, expect, it, vi } from 'vitest';
-import { QuietMetrics } from '../../../lambdas/shared/powertools';
+import { QuietMetrics as OutboxQuietMetrics } from '../../../lambdas/outbox/functions/powertools';
+import { QuietMetrics as SampleQuietMetrics } from '../../../lambdas/sample/shared/powertools';
 
 function recordingLogger() {
   return { debug: vi.fn(), info: vi.fn(), warn: vi.fn(), error: vi.fn() };
 }
 
-describe('QuietMetrics', () => {
+// The outbox's functions and the sample's each have their own (neither imports the other).
+describe.each([
+  ['outbox functions', OutboxQuietMetrics],
+  ['sample', SampleQuietMetrics],
+])('QuietMetrics of the %s', (_owner, QuietMetrics) => {
   it('publishes an invocation without metrics silently, where Powertools warns', () => {
     const quietLogger = recordingLogger();
     const plainLogger = recordingLogger();

@@ -10,10 +10,10 @@ import {
   SWEEPER_THRESHOLD_ENV,
   type SweepResult,
   sweep,
-} from '../outbox';
-import { docClient, dynamoDbClient, eventBridgeClient, sqsClient } from '../shared/clients';
-import { ENV, numberEnv, requireEnv } from '../shared/env';
-import { logger, metrics, tracer } from '../shared/powertools';
+} from '../index';
+import { docClient, dynamoDbClient, eventBridgeClient, sqsClient } from './clients';
+import { ENV, numberEnv, requireEnv } from './env';
+import { logger, metrics, tracer } from './powertools';
 
 const tableName = requireEnv(ENV.TABLE_NAME);
 const eventBusName = requireEnv(ENV.EVENT_BUS_NAME);

@@ -5,10 +5,10 @@
  * first record that was not dealt with.
  */
 import type { Context, DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
-import { outboxLayoutFromEnv, relayInOrder } from '../outbox';
-import { docClient, dynamoDbClient, eventBridgeClient, sqsClient } from '../shared/clients';
-import { ENV, numberEnv, requireEnv } from '../shared/env';
-import { logger, metrics, tracer } from '../shared/powertools';
+import { outboxLayoutFromEnv, relayInOrder } from '../index';
+import { docClient, dynamoDbClient, eventBridgeClient, sqsClient } from './clients';
+import { ENV, numberEnv, requireEnv } from './env';
+import { logger, metrics, tracer } from './powertools';
 
 const tableName = requireEnv(ENV.TABLE_NAME);
 const eventBusName = requireEnv(ENV.EVENT_BUS_NAME);

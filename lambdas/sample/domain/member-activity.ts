@@ -20,11 +20,14 @@
  */
 import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
-import type { ApplyResult } from '../consumer/consumer';
-import { InvalidEnvelopeError } from '../consumer/errors';
-import { applyIfNewer, type GuardOutcome, transitionIfNewer } from '../consumer/order-guard';
-import type { EventEnvelope } from '../outbox/envelope';
-import { isId, readModelKey } from '../outbox/keys';
+import {
+  type ApplyResult,
+  applyIfNewer,
+  type GuardOutcome,
+  InvalidEnvelopeError,
+  transitionIfNewer,
+} from '../../consumer';
+import { type EventEnvelope, isId, readModelKey } from '../../outbox';
 import { MEMBER } from './members';
 import { ORDER } from './orders';
 

@@ -3,7 +3,7 @@
  * typo never silently drops a change.
  */
 import { z } from 'zod';
-import { isId } from '../outbox/keys';
+import { isId } from '../../outbox';
 import { decimalOf, decimalPlaces } from '../shared/decimal';
 
 const email = z.email({ message: 'must be an email address' }).max(254);

@@ -37,11 +37,16 @@
 import { type SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
 import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
-import type { ApplyResult, Delivery } from '../consumer/consumer';
-import { InvalidEnvelopeError, RetryLaterError } from '../consumer/errors';
-import { changeByRevision, type GuardOutcome, updateRevisioned } from '../consumer/order-guard';
-import type { EventEnvelope } from '../outbox/envelope';
-import { readModelKey, TTL_ATTRIBUTE } from '../outbox/keys';
+import {
+  type ApplyResult,
+  changeByRevision,
+  type Delivery,
+  type GuardOutcome,
+  InvalidEnvelopeError,
+  RetryLaterError,
+  updateRevisioned,
+} from '../../consumer';
+import { type EventEnvelope, readModelKey, TTL_ATTRIBUTE } from '../../outbox';
 import { MEMBER } from './members';
 
 /** Name of the consumer: scopes its idempotency records. */

@@ -5,6 +5,18 @@
  */
 import { createHash } from 'node:crypto';
 import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  ConditionFailedError,
+  IdempotencyKeyMismatchError,
+  idempotencyKey,
+  OutboxLimitError,
+  OutboxWriter,
+  outboxLayoutFromEnv,
+  TransactionConflictError,
+  TransactionInProgressError,
+  TransactionThrottledError,
+  WriteLimitError,
+} from '../../outbox';
 import type { DomainContext } from '../domain/context';
 import {
   ConflictError,
@@ -17,18 +29,6 @@ import {
 import { replayProfileOf } from '../domain/members';
 import type { CommandOptions, PersonalDataRef, Plan } from '../domain/plan';
 import { PERSONAL_FIELDS, withPersonalFields } from '../domain/views';
-import {
-  ConditionFailedError,
-  IdempotencyKeyMismatchError,
-  idempotencyKey,
-  OutboxLimitError,
-  OutboxWriter,
-  outboxLayoutFromEnv,
-  TransactionConflictError,
-  TransactionInProgressError,
-  TransactionThrottledError,
-  WriteLimitError,
-} from '../outbox';
 import { docClient } from './clients';
 import { ENV, optionalEnv, requireEnv } from './env';
 import { HttpError, type HttpRequest, type HttpResponse } from './http';

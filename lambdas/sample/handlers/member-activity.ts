@@ -2,7 +2,7 @@
  * The `member-activity` consumer: a read model of each member's status and
  * open-order count, fed by its SQS queue with partial batch responses.
  */
-import { createConsumer } from '../consumer/consumer';
+import { createConsumer } from '../../consumer';
 import { applyMemberActivity, MEMBER_ACTIVITY_CONSUMER } from '../domain/member-activity';
 import { docClient, dynamoDbClient } from '../shared/clients';
 import { ENV, requireEnv } from '../shared/env';

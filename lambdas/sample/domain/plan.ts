@@ -3,7 +3,7 @@
  * together, the result to answer with, and how to explain a failed condition.
  * Domain functions return plans; the caller commits them with the writer.
  */
-import type { ConditionFailedError, EntityWrite, NewEvent } from '../outbox';
+import type { ConditionFailedError, EntityWrite, NewEvent } from '../../outbox';
 
 /** What the caller of a command adds to its transaction, which the decision must leave room for. */
 export interface CommandOptions {

@@ -5,7 +5,7 @@
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type { z } from 'zod';
-import { isId } from '../outbox/keys';
+import { isId } from '../../outbox';
 import { decimalOf, dynamoDbNumberProblem, parseDecimal, sameDecimal } from './decimal';
 import { logger } from './powertools';
 

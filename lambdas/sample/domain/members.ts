@@ -9,7 +9,7 @@
  * actions, nothing left in an idempotency record).
  */
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import { type EntityWrite, entityKey, MAX_TRANSACTION_ACTIONS, type NewEvent } from '../outbox';
+import { type EntityWrite, entityKey, MAX_TRANSACTION_ACTIONS, type NewEvent } from '../../outbox';
 import { type DomainContext, eventMeta } from './context';
 import {
   ConflictError,
@@ -97,7 +97,7 @@ function liveReplayProfiles(
 ): Record<string, ReplayProfile> {
   const live: Record<string, ReplayProfile> = {};
   for (const [version, profile] of Object.entries(member?.replayProfiles ?? {})) {
-    // The record is answered until expiresAt (readStored in lambdas/shared/api.ts uses the same test).
+    // The record is answered until expiresAt (readStored in lambdas/sample/shared/api.ts uses the same test).
     if (profile.expiresAt >= nowSeconds) live[version] = profile;
   }
   return live;

@@ -6,7 +6,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { allCustomMatcher } from 'aws-sdk-client-mock-vitest';
 import type {} from 'aws-sdk-client-mock-vitest/extend';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { metrics } from '../../../lambdas/shared/powertools';
+import { metrics } from '../../../lambdas/outbox/functions/powertools';
 import { lambdaContext } from '../../helpers/api-events';
 import { acceptAll, acceptStatements, serviceError } from '../../helpers/relay-harness';
 import { insertRecord, outboxItem, sequenceNumberOf, streamEvent } from '../../helpers/stream-records';
@@ -25,7 +25,7 @@ describe('relay handler', () => {
     // The handler reads its environment at import, as at a cold start.
     vi.stubEnv('EVENT_BUS_NAME', BUS);
     vi.stubEnv('POISON_QUEUE_URL', 'https://sqs.us-east-1.amazonaws.com/123456789012/poison');
-    ({ handler } = await import('../../../lambdas/handlers/relay'));
+    ({ handler } = await import('../../../lambdas/outbox/functions/relay'));
   });
 
   afterAll(() => {

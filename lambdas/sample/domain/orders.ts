@@ -4,7 +4,7 @@
  * its own transaction and notices any order that races it.
  */
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import { type EntityWrite, entityKey, type NewEvent } from '../outbox';
+import { type EntityWrite, entityKey, type NewEvent } from '../../outbox';
 import { type DomainContext, eventMeta } from './context';
 import { ConflictError, NotFoundError, StaleReadError } from './errors';
 import { newId } from './ids';

@@ -3,8 +3,7 @@
  * lifecycle, fed by its SQS queue with partial batch responses.
  */
 import { SESv2Client } from '@aws-sdk/client-sesv2';
-import { createConsumer } from '../consumer/consumer';
-import { MAIL_FROM_ENV } from '../consumer/env';
+import { createConsumer, MAIL_FROM_ENV } from '../../consumer';
 import { applyNotification, NOTIFICATIONS_CONSUMER } from '../domain/notifications';
 import { docClient, dynamoDbClient } from '../shared/clients';
 import { ENV, requireEnv } from '../shared/env';
