@@ -45,13 +45,13 @@
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { mapWithConcurrency } from './concurrency';
 import type { TableKey } from './keys';
 import { DEFAULT_LAYOUT } from './layout';
 import { outboxLogger, SILENT_METRICS } from './observability';
 import { findOldestPending, findPending } from './pending-index';
-import { readAggregatePending } from './pending-reads';
-import { RELAY_DEFAULTS, type RelayMetrics } from './relay';
+import { readAggregatesPending } from './pending-reads';
+import { RELAY_DEFAULTS } from './pipeline';
+import type { RelayMetrics } from './relay';
 import { Republisher, type RepublishOptions, type StoppedAggregate } from './republish';
 
 /** Names of the metrics the sweeper emits (namespace `Outbox`, dimension `service`). */
@@ -229,19 +229,22 @@ export async function sweep(options: SweepOptions): Promise<SweepResult> {
       pages += 1;
       totals.pendingEvents += page.entries.length;
       const bounds = newestOldKeys(page.entries, stopped);
-      const reads = await mapWithConcurrency([...bounds], readConcurrency, async ([pk, upToSk]) => {
-        try {
-          return await readAggregatePending({ ...reader, pk, upToSk });
-        } catch (error) {
-          totals.failures += 1;
-          // Skipped for the rest of the run; its events wait in the index.
-          stopped.set(pk, { pk, key: { pk, sk: upToSk }, reason: 'the aggregate could not be read' });
-          logger.error('could not read a pending aggregate', { pk, error });
-          return [];
-        }
+      const reads = await readAggregatesPending({ ...reader, upTo: bounds, concurrency: readConcurrency });
+      const entries = reads.flatMap((read) => {
+        if ('entries' in read) return read.entries;
+        totals.failures += 1;
+        // Skipped for the rest of the run; its events wait in the index.
+        const upToSk = bounds.get(read.pk) ?? '';
+        stopped.set(read.pk, {
+          pk: read.pk,
+          key: { pk: read.pk, sk: upToSk },
+          reason: 'the aggregate could not be read',
+        });
+        logger.error('could not read a pending aggregate', { pk: read.pk, error: read.error });
+        return [];
       });
       totals.aggregates += bounds.size;
-      const result = await republisher.run(reads.flat(), stopped);
+      const result = await republisher.run(entries, stopped);
       totals.republished += result.published.length;
       totals.poisoned += result.poisoned;
       totals.markFailures += result.markFailures;
