@@ -2,13 +2,15 @@
  * The relay core: forwards a batch of outbox stream records to EventBridge,
  * in order per aggregate, and reports where the stream must resume.
  *
- * Per batch: decode (skip what is not an outbox INSERT), build entries, plan
- * chunks that keep each aggregate's events in sequence, publish them with
- * bounded concurrency, park poison events, and mark each chunk's items
- * delivered (or failed) as soon as it is done, while later chunks publish;
- * every mark has settled before the batch's result is returned.
- * On an unrecoverable failure it stops starting chunks and reports the first
- * record, in shard order, that is neither published, parked nor skipped.
+ * Per batch: decode (skip what is not an outbox INSERT) into units of the
+ * publishing pipeline (pipeline.ts), which plans chunks that keep each
+ * aggregate's events in sequence, publishes them with bounded concurrency,
+ * parks poison events, and marks each chunk's items delivered (or failed) as
+ * soon as it is done, while later chunks publish; every mark has settled
+ * before the batch's result is returned. Under the relay's `batch` stop
+ * policy, an unrecoverable failure stops it starting chunks, and it reports
+ * the first record, in shard order, that is neither published, parked nor
+ * skipped.
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { decodeRecord, type OutboxStreamRecord } from './decode';

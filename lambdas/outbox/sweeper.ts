@@ -1,15 +1,16 @@
 /**
  * The sweeper core: finds outbox events that stayed pending longer than a
- * threshold and republishes them, per aggregate in `sequence` order, with the
- * relay's own building blocks (entries, chunk plan, publisher, poison queue,
- * marks). It is what keeps the promise that a committed event is never lost,
- * even after a relay outage longer than the stream's 24 h retention
- * (DESIGN.md section 5).
+ * threshold and republishes them, per aggregate in `sequence` order, through
+ * the relay's own publishing pipeline (pipeline.ts: entries, chunk plan,
+ * publisher, poison queue, marks). It is what keeps the promise that a
+ * committed event is never lost, even after a relay outage longer than the
+ * stream's 24 h retention (DESIGN.md section 5).
  *
  * Split by job: the index reads are in pending-index.ts, the table reads in
  * pending-reads.ts, the republishing (shared with the gap guard and the
- * operator CLI) in republish.ts; this file is the sweep itself. It re-exports
- * the others' names for the callers that import them from here.
+ * operator CLI) in republish.ts, the publishing in pipeline.ts; this file is
+ * the sweep itself. It re-exports the others' names for the callers that
+ * import them from here.
  *
  * Reads go through the low-level DynamoDB client, so each item is decoded
  * with exactly the relay's rules (`decodeRecord`): an item that is not a

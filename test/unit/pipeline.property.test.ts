@@ -35,10 +35,10 @@ import {
   poisonWork,
   type StopPolicy,
 } from '../../lambdas/outbox/pipeline';
+import { answer, faults, turns } from '../helpers/put-events-faults';
 import {
   envelopeOf,
   relayFakes,
-  respond,
   serviceError,
   statementKey,
   TEST_BUS,
@@ -56,27 +56,6 @@ const ENTRY_CODES = [
   'AccessDeniedException',
 ] as const;
 
-/** What one PutEvents call does. */
-type CallBehaviour =
-  | { readonly kind: 'accept' }
-  | { readonly kind: 'partial'; readonly codes: readonly (string | null)[] }
-  | { readonly kind: 'throw'; readonly retryable: boolean };
-
-const callBehaviour: fc.Arbitrary<CallBehaviour> = fc.oneof(
-  { weight: 5, arbitrary: fc.constant({ kind: 'accept' as const }) },
-  {
-    weight: 3,
-    arbitrary: fc.record({
-      kind: fc.constant('partial' as const),
-      codes: fc.array(fc.option(fc.constantFrom(...ENTRY_CODES), { nil: null, freq: 2 }), {
-        minLength: 10,
-        maxLength: 10,
-      }),
-    }),
-  },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('throw' as const), retryable: fc.boolean() }) },
-);
-
 const scenario = fc.record({
   units: fc.array(
     fc.record({
@@ -88,13 +67,7 @@ const scenario = fc.record({
     }),
     { maxLength: 40 },
   ),
-  calls: fc.array(callBehaviour, { maxLength: 30 }),
-  /** Per call, how many event-loop turns the response takes: varies the interleaving. */
-  delays: fc.array(fc.integer({ min: 0, max: 3 }), { maxLength: 30 }),
-  /** Per SendMessage call, whether parking fails. */
-  parkFailures: fc.array(fc.boolean(), { maxLength: 10 }),
-  markFails: fc.boolean(),
-  concurrency: fc.integer({ min: 1, max: 4 }),
+  ...faults(ENTRY_CODES),
   maxAttempts: fc.integer({ min: 1, max: 3 }),
   scope: fc.constantFrom('batch' as const, 'aggregate' as const),
 });
@@ -135,10 +108,6 @@ function build(spec: readonly { aggregate: number; poison: boolean }[]): Built {
 
 function idOf(key: { readonly pk: unknown; readonly sk: unknown }): string {
   return `${String(key.pk)}|${String(key.sk)}`;
-}
-
-async function turns(count: number): Promise<void> {
-  for (let turn = 0; turn < count; turn += 1) await new Promise((resolve) => setImmediate(resolve));
 }
 
 describe('pipeline (properties)', () => {
@@ -186,14 +155,7 @@ describe('pipeline (properties)', () => {
           for (const { pk } of ids) inFlight.add(pk);
           await turns(spec.delays[index] ?? 0);
           for (const { pk } of ids) inFlight.delete(pk);
-          if (behaviour.kind === 'throw') {
-            throw behaviour.retryable
-              ? serviceError('ThrottlingException')
-              : serviceError('ValidationException');
-          }
-          const response = respond(input, (_, position) =>
-            behaviour.kind === 'partial' ? (behaviour.codes[position] ?? undefined) : undefined,
-          );
+          const response = answer(input, behaviour);
           (response.Entries ?? []).forEach((result, position) => {
             const sent = ids[position];
             if (sent && !result.ErrorCode) {
