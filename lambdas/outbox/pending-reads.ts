@@ -93,8 +93,8 @@ export interface ReadAggregatesOptions extends PendingIndexOptions {
 
 /** One aggregate's read: its pending entries, or the error that ended the read. */
 export type AggregateRead =
-  | { readonly pk: string; readonly entries: PendingEntry[] }
-  | { readonly pk: string; readonly error: unknown };
+  | { readonly pk: string; readonly upToSk: string; readonly entries: PendingEntry[] }
+  | { readonly pk: string; readonly upToSk: string; readonly error: unknown };
 
 /**
  * {@link readAggregatePending} for several aggregates, at most `concurrency`
@@ -105,9 +105,9 @@ export function readAggregatesPending(options: ReadAggregatesOptions): Promise<A
   const { upTo, concurrency, ...reader } = options;
   return mapWithConcurrency([...upTo], concurrency ?? DEFAULT_READ_CONCURRENCY, async ([pk, upToSk]) => {
     try {
-      return { pk, entries: await readAggregatePending({ ...reader, pk, upToSk }) };
+      return { pk, upToSk, entries: await readAggregatePending({ ...reader, pk, upToSk }) };
     } catch (error) {
-      return { pk, error };
+      return { pk, upToSk, error };
     }
   });
 }

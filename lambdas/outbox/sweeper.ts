@@ -235,13 +235,9 @@ export async function sweep(options: SweepOptions): Promise<SweepResult> {
         if ('entries' in read) return read.entries;
         totals.failures += 1;
         // Skipped for the rest of the run; its events wait in the index.
-        const upToSk = bounds.get(read.pk) ?? '';
-        stopped.set(read.pk, {
-          pk: read.pk,
-          key: { pk: read.pk, sk: upToSk },
-          reason: 'the aggregate could not be read',
-        });
-        logger.error('could not read a pending aggregate', { pk: read.pk, error: read.error });
+        const { pk, upToSk, error } = read;
+        stopped.set(pk, { pk, key: { pk, sk: upToSk }, reason: 'the aggregate could not be read' });
+        logger.error('could not read a pending aggregate', { pk, error });
         return [];
       });
       totals.aggregates += bounds.size;
