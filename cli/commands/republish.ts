@@ -1,6 +1,6 @@
 /**
  * `outbox republish`: publishes selected events the way the relay and the
- * sweeper do, with their own building blocks (`readAggregatePending`,
+ * sweeper do, with their own building blocks (`readAggregatesPending`,
  * `republishEntries`), so retries, poison parking and delivered marks are
  * identical.
  *
@@ -27,12 +27,11 @@ import {
   type PendingEntry,
   type RepublishOptions,
   type RepublishResult,
-  readAggregatePending,
+  readAggregatesPending,
   republishEntries,
   type StoppedAggregate,
   toPendingEntry,
 } from '../../lambdas/outbox';
-import { mapWithConcurrency } from '../../lambdas/outbox/concurrency';
 import type { RepublishSelection } from '../args';
 import { type CommandContext, printResult } from '../context';
 import { EXIT, InterruptedError } from '../errors';
@@ -276,11 +275,27 @@ async function processRound(
   run: Run,
   now: Date,
 ): Promise<void> {
-  const planned: Array<{ entry: PendingEntry; state: 'pending' | 'failed'; selected: boolean }> = [];
-  const reads = await mapWithConcurrency(round, READ_CONCURRENCY, (work) =>
-    planAggregate(context, tableName, work, run),
-  );
-  for (const events of reads) planned.push(...events);
+  const upTo = new Map<string, string>();
+  for (const work of round) {
+    const bound = [...work.pendingTargets.keys(), ...work.failedTargets.keys()].sort().at(-1);
+    if (bound !== undefined) upTo.set(work.pk, bound);
+  }
+  const reads = await readAggregatesPending({
+    client: context.clients.dynamoDb,
+    tableName,
+    layout: layoutOf(context.target),
+    upTo,
+    concurrency: READ_CONCURRENCY,
+  });
+  const pendingOf = new Map<string, PendingEntry[]>();
+  for (const read of reads) {
+    if ('error' in read) throw read.error;
+    pendingOf.set(read.pk, read.entries);
+  }
+  const planned = round.flatMap((work) => {
+    const pending = pendingOf.get(work.pk);
+    return pending ? planAggregate(work, pending, run) : [];
+  });
   if (planned.length === 0) return;
 
   if (!options) {
@@ -311,25 +326,16 @@ async function processRound(
 }
 
 /**
- * The events of one aggregate to send, in order: its pending events up to
- * the newest selected one still pending or failed. A selected event that is
- * no longer pending (delivered in the meantime) is skipped.
+ * The events of one aggregate to send, in order, given its pending events
+ * up to the newest selected one (read consistently): those, and the
+ * selected failed ones. A selected event that is no longer pending
+ * (delivered in the meantime) is skipped.
  */
-async function planAggregate(
-  context: CommandContext,
-  tableName: string,
+function planAggregate(
   work: AggregateWork,
+  pending: readonly PendingEntry[],
   run: Run,
-): Promise<Array<{ entry: PendingEntry; state: 'pending' | 'failed'; selected: boolean }>> {
-  const bound = [...work.pendingTargets.keys(), ...work.failedTargets.keys()].sort().at(-1);
-  if (bound === undefined) return [];
-  const pending = await readAggregatePending({
-    client: context.clients.dynamoDb,
-    tableName,
-    layout: layoutOf(context.target),
-    pk: work.pk,
-    upToSk: bound,
-  });
+): Array<{ entry: PendingEntry; state: 'pending' | 'failed'; selected: boolean }> {
   const stillPending = new Set(pending.map((entry) => entry.key.sk));
   for (const [sk, eventId] of work.pendingTargets) {
     if (!stillPending.has(sk)) {

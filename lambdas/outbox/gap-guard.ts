@@ -41,14 +41,9 @@ import { isOutboxSk, OUTBOX_PREFIX, previousOutboxKey, type TableKey } from './k
 import { DEFAULT_LAYOUT, type OutboxLayout } from './layout';
 import { outboxLogger, SILENT_METRICS } from './observability';
 import { type PendingEntry, readAggregatePending } from './pending-reads';
+import { resolvePublishSettings } from './pipeline';
 import { waitForRetry } from './publisher';
-import {
-  RELAY_METRICS,
-  type RelayOptions,
-  type RelayResult,
-  relayRecords,
-  resolvePublishSettings,
-} from './relay';
+import { RELAY_METRICS, type RelayOptions, type RelayResult, relayRecords } from './relay';
 import { republishEntries } from './republish';
 
 /** BatchGetItem reads at most 100 keys per call (DynamoDB API reference). */

@@ -97,16 +97,18 @@ export {
   type PendingPage,
 } from './pending-index';
 export {
+  type AggregateRead,
   type PendingEntry,
   type ReadAggregateOptions,
+  type ReadAggregatesOptions,
   readAggregatePending,
+  readAggregatesPending,
   readPendingItems,
   toPendingEntry,
 } from './pending-reads';
+export { MARK_RESERVE_MS, RELAY_DEFAULTS } from './pipeline';
 export {
   type BatchItemFailure,
-  MARK_RESERVE_MS,
-  RELAY_DEFAULTS,
   RELAY_METRICS,
   type RelayLogger,
   type RelayMetrics,

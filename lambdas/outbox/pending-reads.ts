@@ -13,6 +13,7 @@ import {
   type KeysAndAttributes,
   QueryCommand,
 } from '@aws-sdk/client-dynamodb';
+import { mapWithConcurrency } from './concurrency';
 import { decodeRecord, type OutboxStreamRecord } from './decode';
 import type { OutboxItem } from './envelope';
 import { OUTBOX_PREFIX, type TableKey } from './keys';
@@ -81,6 +82,38 @@ export async function readAggregatePending(options: ReadAggregateOptions): Promi
   } while (cursor);
   return entries;
 }
+
+/** Several aggregates to read, each up to its own sort key, a few at a time. */
+export interface ReadAggregatesOptions extends PendingIndexOptions {
+  /** Per aggregate partition key, the newest outbox sort key to include. */
+  readonly upTo: ReadonlyMap<string, string>;
+  /** Aggregates read at once. @default 8 */
+  readonly concurrency?: number;
+}
+
+/** One aggregate's read: its pending entries, or the error that ended the read. */
+export type AggregateRead =
+  | { readonly pk: string; readonly upToSk: string; readonly entries: PendingEntry[] }
+  | { readonly pk: string; readonly upToSk: string; readonly error: unknown };
+
+/**
+ * {@link readAggregatePending} for several aggregates, at most `concurrency`
+ * reads in flight, in the order of `upTo`. A read that fails is reported in
+ * its place, not thrown, so the others' results are kept.
+ */
+export function readAggregatesPending(options: ReadAggregatesOptions): Promise<AggregateRead[]> {
+  const { upTo, concurrency, ...reader } = options;
+  return mapWithConcurrency([...upTo], concurrency ?? DEFAULT_READ_CONCURRENCY, async ([pk, upToSk]) => {
+    try {
+      return { pk, upToSk, entries: await readAggregatePending({ ...reader, pk, upToSk }) };
+    } catch (error) {
+      return { pk, upToSk, error };
+    }
+  });
+}
+
+/** Aggregates read at once when the caller does not say: enough to hide latency, few enough not to burst reads. */
+const DEFAULT_READ_CONCURRENCY = 8;
 
 /** BatchGetItem reads at most 100 keys per call (DynamoDB API reference). */
 const MAX_BATCH_GET_KEYS = 100;

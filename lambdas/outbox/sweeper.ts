@@ -1,15 +1,16 @@
 /**
  * The sweeper core: finds outbox events that stayed pending longer than a
- * threshold and republishes them, per aggregate in `sequence` order, with the
- * relay's own building blocks (entries, chunk plan, publisher, poison queue,
- * marks). It is what keeps the promise that a committed event is never lost,
- * even after a relay outage longer than the stream's 24 h retention
- * (DESIGN.md section 5).
+ * threshold and republishes them, per aggregate in `sequence` order, through
+ * the relay's own publishing pipeline (pipeline.ts: entries, chunk plan,
+ * publisher, poison queue, marks). It is what keeps the promise that a
+ * committed event is never lost, even after a relay outage longer than the
+ * stream's 24 h retention (DESIGN.md section 5).
  *
  * Split by job: the index reads are in pending-index.ts, the table reads in
  * pending-reads.ts, the republishing (shared with the gap guard and the
- * operator CLI) in republish.ts; this file is the sweep itself. It re-exports
- * the others' names for the callers that import them from here.
+ * operator CLI) in republish.ts, the publishing in pipeline.ts; this file is
+ * the sweep itself. It re-exports the others' names for the callers that
+ * import them from here.
  *
  * Reads go through the low-level DynamoDB client, so each item is decoded
  * with exactly the relay's rules (`decodeRecord`): an item that is not a
@@ -45,13 +46,13 @@
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { mapWithConcurrency } from './concurrency';
 import type { TableKey } from './keys';
 import { DEFAULT_LAYOUT } from './layout';
 import { outboxLogger, SILENT_METRICS } from './observability';
 import { findOldestPending, findPending } from './pending-index';
-import { readAggregatePending } from './pending-reads';
-import { RELAY_DEFAULTS, type RelayMetrics } from './relay';
+import { readAggregatesPending } from './pending-reads';
+import { RELAY_DEFAULTS } from './pipeline';
+import type { RelayMetrics } from './relay';
 import { Republisher, type RepublishOptions, type StoppedAggregate } from './republish';
 
 /** Names of the metrics the sweeper emits (namespace `Outbox`, dimension `service`). */
@@ -229,19 +230,18 @@ export async function sweep(options: SweepOptions): Promise<SweepResult> {
       pages += 1;
       totals.pendingEvents += page.entries.length;
       const bounds = newestOldKeys(page.entries, stopped);
-      const reads = await mapWithConcurrency([...bounds], readConcurrency, async ([pk, upToSk]) => {
-        try {
-          return await readAggregatePending({ ...reader, pk, upToSk });
-        } catch (error) {
-          totals.failures += 1;
-          // Skipped for the rest of the run; its events wait in the index.
-          stopped.set(pk, { pk, key: { pk, sk: upToSk }, reason: 'the aggregate could not be read' });
-          logger.error('could not read a pending aggregate', { pk, error });
-          return [];
-        }
+      const reads = await readAggregatesPending({ ...reader, upTo: bounds, concurrency: readConcurrency });
+      const entries = reads.flatMap((read) => {
+        if ('entries' in read) return read.entries;
+        totals.failures += 1;
+        // Skipped for the rest of the run; its events wait in the index.
+        const { pk, upToSk, error } = read;
+        stopped.set(pk, { pk, key: { pk, sk: upToSk }, reason: 'the aggregate could not be read' });
+        logger.error('could not read a pending aggregate', { pk, error });
+        return [];
       });
       totals.aggregates += bounds.size;
-      const result = await republisher.run(reads.flat(), stopped);
+      const result = await republisher.run(entries, stopped);
       totals.republished += result.published.length;
       totals.poisoned += result.poisoned;
       totals.markFailures += result.markFailures;

@@ -23,6 +23,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { relayRecords } from '../../lambdas/outbox/relay';
+import { answer, faults, turns } from '../helpers/put-events-faults';
 import { acceptStatements, envelopeOf, relayFakes, respond, serviceError } from '../helpers/relay-harness';
 import {
   entityInsertRecord,
@@ -45,27 +46,6 @@ const ENTRY_CODES = [
   'ValidationException',
 ] as const;
 
-/** What one PutEvents call does. */
-type CallBehaviour =
-  | { readonly kind: 'accept' }
-  | { readonly kind: 'partial'; readonly codes: readonly (string | null)[] }
-  | { readonly kind: 'throw'; readonly retryable: boolean };
-
-const callBehaviour: fc.Arbitrary<CallBehaviour> = fc.oneof(
-  { weight: 5, arbitrary: fc.constant({ kind: 'accept' as const }) },
-  {
-    weight: 3,
-    arbitrary: fc.record({
-      kind: fc.constant('partial' as const),
-      codes: fc.array(fc.option(fc.constantFrom(...ENTRY_CODES), { nil: null, freq: 2 }), {
-        minLength: 10,
-        maxLength: 10,
-      }),
-    }),
-  },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('throw' as const), retryable: fc.boolean() }) },
-);
-
 type RecordKind = 'insert' | 'undecodable' | 'modify' | 'entity';
 
 const scenario = fc.record({
@@ -81,13 +61,7 @@ const scenario = fc.record({
     }),
     { maxLength: 45 },
   ),
-  calls: fc.array(callBehaviour, { maxLength: 30 }),
-  /** Per call, how many event-loop turns the response takes: varies the interleaving. */
-  delays: fc.array(fc.integer({ min: 0, max: 3 }), { maxLength: 30 }),
-  /** Per SendMessage call, whether parking fails. */
-  parkFailures: fc.array(fc.boolean(), { maxLength: 10 }),
-  markFails: fc.boolean(),
-  concurrency: fc.integer({ min: 1, max: 4 }),
+  ...faults(ENTRY_CODES),
   maxAttempts: fc.integer({ min: 1, max: 4 }),
 });
 
@@ -126,10 +100,6 @@ function build(spec: readonly { aggregate: number; kind: RecordKind }[]): Built 
   return { records, ids, byAggregate };
 }
 
-async function turns(count: number): Promise<void> {
-  for (let turn = 0; turn < count; turn += 1) await new Promise((resolve) => setImmediate(resolve));
-}
-
 describe('relay (properties)', () => {
   afterEach(() => {
     eventBridge.reset();
@@ -162,14 +132,7 @@ describe('relay (properties)', () => {
           for (const pk of pks) inFlight.add(pk);
           await turns(spec.delays[index] ?? 0);
           for (const pk of pks) inFlight.delete(pk);
-          if (behaviour.kind === 'throw') {
-            throw behaviour.retryable
-              ? serviceError('ThrottlingException')
-              : serviceError('ValidationException');
-          }
-          const response = respond(input, (_, position) =>
-            behaviour.kind === 'partial' ? (behaviour.codes[position] ?? undefined) : undefined,
-          );
+          const response = answer(input, behaviour);
           (response.Entries ?? []).forEach((result, position) => {
             const envelope = envelopeOf(entries[position] ?? {});
             if (!result.ErrorCode) {

@@ -425,6 +425,21 @@ describe('sweeper', () => {
       expect(result).toMatchObject({ republished: 0, poisoned: 0, failures: 1 });
     });
 
+    it('skips an aggregate it cannot read for the rest of the run and republishes the others', async () => {
+      const items = [1, 2].map((aggregateId) => outboxItem({ aggregateId, occurredAt: ago(600) }));
+      const fake = table(items);
+      dynamoDb.on(QueryCommand).callsFake((input: QueryCommandInput) => {
+        if (input.ExpressionAttributeValues?.[':pk']?.S === items[0]?.pk) throw new Error('DynamoDB is down');
+        return fake.query(input);
+      });
+
+      const result = await sweep(options());
+
+      expect(callLabels()).toEqual([['2#1']]);
+      expect(deliveredKeys()).toEqual([keyOf(items[1] ?? outboxItem())]);
+      expect(result).toMatchObject({ aggregates: 2, republished: 1, failures: 1 });
+    });
+
     it('stops starting work when the invocation is out of time', async () => {
       table([outboxItem({ aggregateId: 1, occurredAt: ago(600) })]);
 
