@@ -8,6 +8,7 @@ import { DynamoDBClient, TransactionCanceledException } from '@aws-sdk/client-dy
 import { PutCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_OPEN_ORDERS } from '../../lambdas/domain/orders';
+import { memberResponseSchema, orderResponseSchema, problemSchema } from '../../lambdas/domain/responses';
 import { ConditionFailedError, entityKey, OutboxWriter } from '../../lambdas/outbox';
 import { createDocumentClient } from '../../lambdas/shared/clients';
 import { type LocalApi, startLocalApi } from '../../local/http-server';
@@ -538,6 +539,14 @@ describe('responses', () => {
       expect(reply.status, route).toBeLessThan(500);
       const undocumented = fieldNames(reply.body).filter((field) => !documented.has(field));
       expect(undocumented, `undocumented fields in the answer to ${route}`).toEqual([]);
+      // The schema the OpenAPI document publishes for the answer (contracts/openapi.ts).
+      const schema =
+        documented === error
+          ? problemSchema
+          : documented === order
+            ? orderResponseSchema
+            : memberResponseSchema;
+      expect(schema.safeParse(reply.body).error, `the answer to ${route} against its schema`).toBeUndefined();
     }
   });
 });
