@@ -36,7 +36,8 @@ export interface LocalApi {
   stop(): Promise<void>;
 }
 
-async function loadHandler(route: ApiRoute): Promise<ApiHandler> {
+/** Imports the handler module Lambda runs for a route, into this process. */
+export async function loadHandler(route: ApiRoute): Promise<ApiHandler> {
   const module = (await import(`../lambdas/sample/handlers/${route.handler}.ts`)) as { handler: ApiHandler };
   return module.handler;
 }

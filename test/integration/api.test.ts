@@ -9,6 +9,11 @@ import { PutCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConditionFailedError, entityKey, OutboxWriter } from '../../lambdas/outbox';
 import { MAX_OPEN_ORDERS } from '../../lambdas/sample/domain/orders';
+import {
+  memberResponseSchema,
+  orderResponseSchema,
+  problemSchema,
+} from '../../lambdas/sample/domain/responses';
 import { createDocumentClient } from '../../lambdas/sample/shared/clients';
 import { type LocalApi, startLocalApi } from '../../local/http-server';
 import { createTestTable } from '../helpers/local-env';
@@ -562,6 +567,14 @@ describe('responses', () => {
       expect(reply.status, route).toBeLessThan(500);
       const undocumented = fieldNames(reply.body).filter((field) => !documented.has(field));
       expect(undocumented, `undocumented fields in the answer to ${route}`).toEqual([]);
+      // The schema the OpenAPI document publishes for the answer (contracts/openapi.ts).
+      const schema =
+        documented === error
+          ? problemSchema
+          : documented === order
+            ? orderResponseSchema
+            : memberResponseSchema;
+      expect(schema.safeParse(reply.body).error, `the answer to ${route} against its schema`).toBeUndefined();
     }
   });
 });

@@ -36,13 +36,7 @@ import {
   type StopPolicy,
 } from '../../lambdas/outbox/pipeline';
 import { answer, faults, turns } from '../helpers/put-events-faults';
-import {
-  envelopeOf,
-  relayFakes,
-  serviceError,
-  statementKey,
-  TEST_BUS,
-} from '../helpers/relay-harness';
+import { envelopeOf, relayFakes, serviceError, statementKey, TEST_BUS } from '../helpers/relay-harness';
 import { keyOf, outboxItem, undecodableRecord } from '../helpers/stream-records';
 
 const eventBridge = mockClient(EventBridgeClient);

@@ -11,8 +11,14 @@ const name = z
   .string()
   .trim()
   .min(1, { message: 'must not be empty' })
-  .max(200, { message: 'must be at most 200 characters' });
-const id = z.string().refine(isId, { message: 'must be a ULID (26 characters, 0-9 and A-Z)' });
+  .max(200, { message: 'must be at most 200 characters' })
+  // For the OpenAPI document (contracts/openapi.ts): what `trim().min(1)` means for the text sent.
+  .meta({ pattern: '\\S', description: 'surrounding white space is removed' });
+const id = z
+  .string()
+  .refine(isId, { message: 'must be a ULID (26 characters, 0-9 and A-Z)' })
+  // The document's form of `isId`, which a refinement cannot carry into JSON Schema.
+  .meta({ pattern: '^[0-9A-HJKMNP-TV-Z]{26}$', description: 'a ULID' });
 
 export const registerMemberSchema = z.strictObject({ email, name });
 
@@ -20,7 +26,8 @@ export const updateProfileSchema = z
   .strictObject({ email: email.optional(), name: name.optional() })
   .refine((value) => value.email !== undefined || value.name !== undefined, {
     message: 'give at least one of email, name',
-  });
+  })
+  .meta({ minProperties: 1 });
 
 /** At most this many lines per order; keeps an order well inside one item. */
 export const MAX_ORDER_LINES = 50;
@@ -61,7 +68,8 @@ const orderLine = z.strictObject({
     .max(MAX_UNIT_PRICE, { message: `must be at most ${MAX_UNIT_PRICE}` })
     .refine((value) => hasAtMostDecimals(value, PRICE_DECIMALS), {
       message: `must have at most ${PRICE_DECIMALS} decimals`,
-    }),
+    })
+    .meta({ multipleOf: 10 ** -PRICE_DECIMALS }),
 });
 
 export const placeOrderSchema = z.strictObject({

@@ -6,7 +6,7 @@
 export interface ApiRoute {
   /** HTTP API route key, e.g. `POST /members`. */
   readonly routeKey: string;
-  /** File name (without extension) in `lambdas/handlers/`; it exports `handler`. */
+  /** File name (without extension) in `lambdas/sample/handlers/`; it exports `handler`. */
   readonly handler: string;
 }
 

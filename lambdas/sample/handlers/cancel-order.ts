@@ -1,8 +1,9 @@
 /** POST /orders/{id}/cancel: cancels an open order; emits `OrderCancelled`. */
 import { cancelOrder } from '../domain/orders';
+import { orderResponseSchema } from '../domain/responses';
 import { cancelOrderSchema } from '../domain/schemas';
 import { apiDependencies, domainContext, etag, runCommand } from '../shared/api';
-import { httpHandler, json } from '../shared/http';
+import { httpHandler, jsonOf } from '../shared/http';
 
 const deps = apiDependencies();
 
@@ -11,6 +12,6 @@ export const handler = httpHandler(async (request) => {
   request.json(cancelOrderSchema, { optional: true });
   return runCommand(request, deps, {
     decide: () => cancelOrder(domainContext(request, deps), id),
-    respond: (order) => json(200, order, { etag: etag(order.version) }),
+    respond: (order) => jsonOf(orderResponseSchema, 200, order, { etag: etag(order.version) }),
   });
 });

@@ -1,8 +1,9 @@
 /** PATCH /members/{id} with If-Match: updates the profile; emits `MemberProfileUpdated`. */
 import { updateMemberProfile } from '../domain/members';
+import { memberResponseSchema } from '../domain/responses';
 import { updateProfileSchema } from '../domain/schemas';
 import { apiDependencies, domainContext, etag, expectedVersion, runCommand } from '../shared/api';
-import { httpHandler, json } from '../shared/http';
+import { httpHandler, jsonOf } from '../shared/http';
 
 const deps = apiDependencies();
 
@@ -12,6 +13,6 @@ export const handler = httpHandler(async (request) => {
   const version = expectedVersion(request);
   return runCommand(request, deps, {
     decide: (options) => updateMemberProfile(domainContext(request, deps), id, version, input, options),
-    respond: (member) => json(200, member, { etag: etag(member.version) }),
+    respond: (member) => jsonOf(memberResponseSchema, 200, member, { etag: etag(member.version) }),
   });
 });

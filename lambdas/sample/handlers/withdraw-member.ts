@@ -4,8 +4,9 @@
  * and one `OrderCancelled` per order.
  */
 import { withdrawMember } from '../domain/members';
+import { memberResponseSchema } from '../domain/responses';
 import { apiDependencies, domainContext, etag, runCommand } from '../shared/api';
-import { httpHandler, json } from '../shared/http';
+import { httpHandler, jsonOf } from '../shared/http';
 
 const deps = apiDependencies();
 
@@ -13,6 +14,6 @@ export const handler = httpHandler(async (request) => {
   const id = request.id();
   return runCommand(request, deps, {
     decide: (options) => withdrawMember(domainContext(request, deps), id, options),
-    respond: (member) => json(200, member, { etag: etag(member.version) }),
+    respond: (member) => jsonOf(memberResponseSchema, 200, member, { etag: etag(member.version) }),
   });
 });

@@ -64,6 +64,27 @@ export function json(statusCode: number, body: unknown, headers: Record<string, 
   };
 }
 
+/** A type with every property and array element readonly: what the views hand out. */
+export type DeepReadonly<T> = T extends readonly (infer E)[]
+  ? readonly DeepReadonly<E>[]
+  : T extends object
+    ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
+    : T;
+
+/**
+ * A JSON response whose body has the type of a response schema
+ * (lambdas/sample/domain/responses.ts): the schema the OpenAPI document publishes
+ * for the answer, so a handler cannot send what the document does not say.
+ */
+export function jsonOf<S extends z.ZodType>(
+  _schema: S,
+  statusCode: number,
+  body: DeepReadonly<z.output<S>>,
+  headers: Record<string, string> = {},
+): HttpResponse {
+  return json(statusCode, body, headers);
+}
+
 /** A problem+json response (RFC 9457). */
 export function problem(
   status: number,
