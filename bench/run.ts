@@ -363,6 +363,12 @@ async function main(): Promise<number> {
           log(summaryLine('POST /members through the handler', result.handler));
           log(summaryLine('POST /members with Idempotency-Key', result.handlerWithIdempotencyKey));
           log(summaryLine('PutItem of the same member', result.putItem));
+          log(summaryLine('writer with the event catalogue', result.writerWithCatalogue));
+          log(summaryLine('writer without a catalogue', result.writerWithoutCatalogue));
+          log(
+            `    catalogue overhead at p50: ${result.catalogueOverheadPercent.toFixed(1)} % ` +
+              `(schema check ${result.schemaCheckMicros.toFixed(1)} µs per event)`,
+          );
           return result;
         });
       }
