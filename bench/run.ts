@@ -236,9 +236,11 @@ function costLines(result: CostResult): string[] {
 
 /** Starts what the local parts need; stops whatever started if one fails. */
 async function startServers(withMoto: boolean): Promise<{ dynamoDb: LocalServer; moto?: LocalServer }> {
+  // Generous start-up bounds: on a loaded machine, starting next to the synth, the JVM takes over a minute.
+  const readyTimeoutMs = 180_000;
   const [dynamoDb, moto] = await Promise.allSettled([
-    startDynamoDbLocal({ inMemory: true }),
-    withMoto ? startMoto() : Promise.resolve(undefined),
+    startDynamoDbLocal({ inMemory: true, readyTimeoutMs }),
+    withMoto ? startMoto({ readyTimeoutMs }) : Promise.resolve(undefined),
   ]);
   if (dynamoDb.status === 'fulfilled' && moto.status === 'fulfilled') {
     return { dynamoDb: dynamoDb.value, ...(moto.value ? { moto: moto.value } : {}) };
@@ -363,6 +365,12 @@ async function main(): Promise<number> {
           log(summaryLine('POST /members through the handler', result.handler));
           log(summaryLine('POST /members with Idempotency-Key', result.handlerWithIdempotencyKey));
           log(summaryLine('PutItem of the same member', result.putItem));
+          log(summaryLine('writer with the event catalogue', result.writerWithCatalogue));
+          log(summaryLine('writer without a catalogue', result.writerWithoutCatalogue));
+          log(
+            `    catalogue overhead at p50: ${result.catalogueOverheadPercent.toFixed(1)} % ` +
+              `(schema check ${result.schemaCheckMicros.toFixed(1)} µs per event)`,
+          );
           return result;
         });
       }

@@ -4,7 +4,7 @@
  * `HttpRequest.json` validates), the response schemas of
  * lambdas/sample/domain/responses.ts (what `jsonOf` types), and the routes of
  * lambdas/sample/handlers/api-routes.ts (what the CDK API and the local server
- * route). `npm run contracts:api` writes it to docs/events/openapi.json;
+ * route). `npm run contracts` writes it to docs/events/openapi.json;
  * test/unit/contracts/openapi.test.ts fails when the committed file differs
  * from what this builds, and test/integration/api-schemathesis.test.ts
  * fuzzes the local API with it.

@@ -18,10 +18,23 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import type { EventEnvelope } from '../outbox';
-import { consumerIdempotencyKey, DEFAULT_LAYOUT, type OutboxLayout, SILENT_METRICS } from '../outbox';
+import type {
+  AnyEventCatalogue,
+  CatalogueEnvelope,
+  EventCatalogue,
+  EventDataRefusal,
+  EventDefinitions,
+  EventEnvelope,
+} from '../outbox';
+import {
+  consumerIdempotencyKey,
+  DEFAULT_LAYOUT,
+  type OutboxLayout,
+  parseEventData,
+  SILENT_METRICS,
+} from '../outbox';
 import { type DeliveredEvent, parseDelivered } from './envelope';
-import { InvalidEnvelopeError, RetryLaterError } from './errors';
+import { InvalidEnvelopeError, InvalidEventDataError, RetryLaterError } from './errors';
 import type { GuardOutcome } from './order-guard';
 
 /** What an event's logic reports; `guard` when it went through the order guard. */
@@ -44,8 +57,8 @@ export interface Delivery {
  * must be decided by the read model it writes (the order guard), not by the
  * idempotency record.
  */
-export type ApplyEvent = (
-  event: EventEnvelope,
+export type ApplyEvent<E = EventEnvelope> = (
+  event: E,
   delivered: DeliveredEvent,
   delivery: Delivery,
 ) => Promise<ApplyResult | undefined>;
@@ -58,7 +71,10 @@ export const CONSUMER_METRICS = {
   staleEvents: 'StaleEvents',
   /** Sequence numbers skipped when an event was applied: earlier events not seen yet (Count). */
   sequenceGaps: 'SequenceGaps',
-  /** Messages that are not an outbox event; they fail until the DLQ takes them (Count). */
+  /**
+   * Messages that are not an outbox event, or whose data the consumer's
+   * catalogue refuses; they fail until the DLQ takes them (Count).
+   */
   invalidMessages: 'InvalidMessages',
   /** Events that could not be applied yet and wait for a redelivery (Count). */
   deferredEvents: 'DeferredEvents',
@@ -66,8 +82,8 @@ export const CONSUMER_METRICS = {
   failedMessages: 'FailedMessages',
 } as const;
 
-/** Settings of a consumer. */
-export interface ConsumerOptions {
+/** Settings of a consumer; `E` is the event its logic takes (typed from a catalogue when it has one). */
+export interface ConsumerOptions<E = EventEnvelope> {
   /** Kebab-case name of the consumer; scopes its idempotency records. */
   readonly name: string;
   /** The table holding idempotency records (the outbox table). */
@@ -75,7 +91,18 @@ export interface ConsumerOptions {
   /** The client the idempotency records are written with. */
   readonly dynamoDb: DynamoDBClient;
   /** The consumer's logic. */
-  readonly apply: ApplyEvent;
+  readonly apply: ApplyEvent<E>;
+  /**
+   * The event types the consumer accepts, with their schemas (the producer's
+   * catalogue, or the part of it the consumer subscribes to: `pick`). Each
+   * event's `data` is then validated on arrival and `apply` gets it typed.
+   * Fields the schema does not declare are accepted and kept (a newer minor
+   * version adds them); an event of another type, of another major version,
+   * or whose data does not match fails its own message only
+   * (`InvalidEventDataError`), before its idempotency record is written.
+   * @default none: any event, `data` unchecked
+   */
+  readonly catalogue?: AnyEventCatalogue;
   /** @default a Powertools logger of the library's own (service `outbox-consumer`) */
   readonly logger?: ConsumerLogger;
   /**
@@ -145,10 +172,40 @@ interface StoredResult {
   readonly guard: GuardOutcome | null;
 }
 
+/** @throws InvalidEventDataError when the catalogue does not accept the event's data */
+function assertAccepted(catalogue: AnyEventCatalogue, event: EventEnvelope): void {
+  const checked = parseEventData(catalogue, event.eventType, event.data, event.dataVersion);
+  if (!checked.ok) {
+    throw new InvalidEventDataError(
+      `${event.eventType} ${event.eventId}: ${refusalText(checked)}`,
+      event.eventType,
+      checked.reason === 'invalid-data' ? checked.issues.map((issue) => issue.path) : [],
+    );
+  }
+}
+
+function refusalText(refusal: EventDataRefusal): string {
+  switch (refusal.reason) {
+    case 'unknown-type':
+      return "the event type is not in the consumer's catalogue";
+    case 'unsupported-version':
+      return `data version ${refusal.actual} is not of major version ${refusal.expected} of the consumer's catalogue`;
+    case 'invalid-data':
+      return `data does not match schema ${refusal.version}: ${refusal.issues
+        .map((issue) => `${issue.path}: ${issue.message}`)
+        .join('; ')}`;
+  }
+}
+
 /** A consumer's Lambda handler for an SQS event source with `ReportBatchItemFailures`. */
 export type ConsumerHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
 
+/** Builds the Lambda handler of a consumer whose events are typed and checked by a catalogue. */
+export function createConsumer<D extends EventDefinitions>(
+  options: ConsumerOptions<CatalogueEnvelope<D>> & { readonly catalogue: EventCatalogue<D> },
+): ConsumerHandler;
 /** Builds the Lambda handler of a consumer. */
+export function createConsumer(options: ConsumerOptions): ConsumerHandler;
 export function createConsumer(options: ConsumerOptions): ConsumerHandler {
   const logger = options.logger ?? new Logger({ serviceName: CONSUMER_SERVICE_NAME });
   const metrics = options.metrics ?? silentConsumerMetrics;
@@ -187,6 +244,7 @@ export function createConsumer(options: ConsumerOptions): ConsumerHandler {
     try {
       delivered = parseDelivered(record.body);
       const event = delivered.detail;
+      if (options.catalogue) assertAccepted(options.catalogue, event);
       const run: Run = { ran: false };
       const receiveCount = Number(record.attributes?.ApproximateReceiveCount ?? 1);
       const delivery: Delivery = { receiveCount: Number.isSafeInteger(receiveCount) ? receiveCount : 1 };

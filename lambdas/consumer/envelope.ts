@@ -15,6 +15,8 @@ const detailSchema = z.object({
   sequence: z.int().positive(),
   occurredAt: z.string().min(1),
   correlationId: z.string().min(1),
+  // Set by a writer with a catalogue; events written without one have none.
+  dataVersion: z.string().min(1).optional(),
   data: z.record(z.string(), z.unknown()),
 });
 

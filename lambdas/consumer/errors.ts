@@ -11,6 +11,25 @@ export class InvalidEnvelopeError extends ConsumerError {
 }
 
 /**
+ * An outbox event whose `data` the consumer's catalogue does not accept: an
+ * event type not in it, a major version it does not know, or data that does
+ * not match the schema. Only its own message fails (and ends in the DLQ
+ * after the queue's receives); the batch's other messages are applied.
+ */
+export class InvalidEventDataError extends InvalidEnvelopeError {
+  override name = 'InvalidEventDataError';
+  constructor(
+    message: string,
+    /** The event's type. */
+    readonly eventType: string,
+    /** Paths of the offending fields (empty when the type or version is the problem). */
+    readonly fields: readonly string[],
+  ) {
+    super(message);
+  }
+}
+
+/**
  * The event cannot be applied yet (an event it depends on has not arrived).
  * The message fails and comes back after the queue's visibility timeout;
  * after `maxReceiveCount` receives it goes to the DLQ, whose alarm calls an

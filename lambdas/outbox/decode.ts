@@ -58,6 +58,8 @@ const outboxItemSchema = z.looseObject({
   occurredAt: isoTimestamp,
   correlationId: nonEmpty,
   traceHeader: z.string().optional(),
+  // Absent on events written without a catalogue (and before versions were recorded).
+  dataVersion: z.string().optional(),
   // Numbers beyond 2^53 unmarshall to BigInt, which JSON.stringify refuses;
   // such an item could never become a `Detail`.
   data: z.record(z.string(), z.unknown()).refine(isJsonSerializable, 'not serializable as JSON'),

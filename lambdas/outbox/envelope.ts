@@ -58,6 +58,12 @@ export interface EventEnvelope {
   readonly sequence: number;
   readonly occurredAt: string;
   readonly correlationId: string;
+  /**
+   * The version (`major.minor`) of the catalogue schema the writer checked
+   * `data` against (see `defineCatalogue`); absent when the writer had no
+   * catalogue, and on every event written before versions were recorded.
+   */
+  readonly dataVersion?: string;
   readonly data: EventData;
 }
 
@@ -90,6 +96,7 @@ export function toEnvelope(item: OutboxItem): EventEnvelope {
     sequence: item.sequence,
     occurredAt: item.occurredAt,
     correlationId: item.correlationId,
+    ...(item.dataVersion === undefined ? {} : { dataVersion: item.dataVersion }),
     data: item.data,
   };
 }

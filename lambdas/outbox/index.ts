@@ -7,6 +7,9 @@
  *   order, poison parking, delivered marks); {@link sweep} republishes what
  *   stayed pending; {@link republish} and the pending-index readers serve
  *   operators' tools.
+ * - Contracts: {@link defineCatalogue} declares the service's event types,
+ *   each with a zod schema and a version; the writer checks events against
+ *   it and consumers type and validate `data` from it.
  * - Settings: {@link outboxLayoutFromEnv} turns the `OUTBOX_*` variables the
  *   `TransactionalOutbox` construct sets into the layout every part takes.
  *
@@ -14,6 +17,24 @@
  * import from here, not from a file.
  */
 
+export {
+  type AnyEventCatalogue,
+  type CatalogueEnvelope,
+  checkEventData,
+  defineCatalogue,
+  type EventCatalogue,
+  type EventDataIssue,
+  type EventDataOf,
+  type EventDataRefusal,
+  type EventDefinition,
+  type EventDefinitions,
+  EventSchemaError,
+  type EventVersion,
+  InvalidCatalogueError,
+  type ParsedVersion,
+  parseEventData,
+  parseEventVersion,
+} from './catalogue';
 export {
   type DecodedRecord,
   decodeRecord,

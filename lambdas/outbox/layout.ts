@@ -88,6 +88,7 @@ const ENVELOPE_ATTRIBUTES: ReadonlySet<string> = new Set([
   'sequence',
   'occurredAt',
   'correlationId',
+  'dataVersion',
   'data',
   'traceHeader',
   'deliveredAt',

@@ -16,6 +16,7 @@ import {
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { type AnyEventCatalogue, checkEventData } from './catalogue';
 import { toPutEventsEntry } from './entry';
 import { type NewEvent, normalizeOccurredAt, type OutboxItem } from './envelope';
 import {
@@ -100,6 +101,14 @@ export interface OutboxWriterOptions {
   readonly pendingShards?: number;
   /** Attribute and index names of the table (see {@link outboxLayoutFromEnv}). @default DEFAULT_LAYOUT */
   readonly layout?: OutboxLayout;
+  /**
+   * The service's event catalogue (see `defineCatalogue`). With one, the
+   * writer refuses, before anything is sent, an event whose type is not in
+   * it or whose data does not match the type's schema (`EventSchemaError`,
+   * naming the type and each offending field), and stores the schema's
+   * version as the event's `dataVersion`. @default none: any event type, any data
+   */
+  readonly catalogue?: AnyEventCatalogue;
 }
 
 /**
@@ -175,7 +184,8 @@ export class OutboxWriter {
   /**
    * Builds and checks the transaction without sending it. Throws
    * `OutboxLimitError`, `WriteLimitError` or `InvalidWriteError` for a
-   * request DynamoDB or EventBridge would refuse. The input always carries a
+   * request DynamoDB or EventBridge would refuse, and `EventSchemaError`
+   * (an `InvalidWriteError`) for an event the catalogue does not describe. The input always carries a
    * `ClientRequestToken`: the idempotency key's digest, else a fresh random one.
    */
   prepare(request: OutboxWrite): { input: TransactWriteCommandInput; events: OutboxItem[] } {
@@ -224,7 +234,7 @@ export class OutboxWriter {
    * @throws WriteLimitError when DynamoDB refused a value or an item's size (the request's fault)
    * @throws TransactionInProgressError when the outcome is still unknown after the bound
    *   (retryable: the same idempotency key then learns the outcome)
-   * @throws OutboxLimitError, InvalidWriteError before anything is sent
+   * @throws OutboxLimitError, InvalidWriteError (EventSchemaError among them) before anything is sent
    */
   async write(request: OutboxWrite): Promise<OutboxWriteResult> {
     const { input, events } = this.prepare(request);
@@ -254,6 +264,9 @@ export class OutboxWriter {
     }
     const partition = eventPartition(event);
     const key = outboxKeyIn(partition, event.sequence);
+    const dataVersion = this.options.catalogue
+      ? checkEventData(this.options.catalogue, event.eventType, event.data)
+      : undefined;
     const eventId = event.eventId ?? this.newEventId();
     const occurredAt =
       event.occurredAt === undefined ? this.now().toISOString() : normalizeOccurredAt(event.occurredAt);
@@ -272,6 +285,7 @@ export class OutboxWriter {
       sequence: event.sequence,
       occurredAt,
       correlationId: event.correlationId ?? eventId,
+      ...(dataVersion === undefined ? {} : { dataVersion }),
       data: event.data,
       ...(event.traceHeader ? { traceHeader: event.traceHeader } : {}),
       ...pendingKeys(

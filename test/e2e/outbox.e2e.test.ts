@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SAMPLE_EVENTS, type SampleEventType } from '../../lambdas/sample/domain/events';
 import { pollUntil } from '../helpers/poll';
 import { type E2eTarget, openTarget, type Reply } from './targets';
 
@@ -258,6 +259,8 @@ describe(`outbox end to end (${process.env.E2E_TARGET ?? 'local'})`, () => {
         sequence: expect.any(Number),
         occurredAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
         correlationId: expect.stringMatching(new RegExp(`^e2e-${run}-`)),
+        // The API's writer checks each event against the sample's catalogue and records the version.
+        dataVersion: SAMPLE_EVENTS.events[event.detail.eventType as SampleEventType].version,
         data: expect.any(Object),
       });
     }

@@ -3,12 +3,20 @@
  * pending index, stream and TTL from the synthesized template): what it
  * stores is what the sweeper can find.
  */
-import { type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  ScanCommand,
+} from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EventSchemaError } from '../../lambdas/outbox/catalogue';
 import { WriteLimitError } from '../../lambdas/outbox/errors';
 import { aggregatePk, entityKey, OUTBOX_PREFIX } from '../../lambdas/outbox/keys';
 import { findPending, type PendingCandidate } from '../../lambdas/outbox/pending-index';
 import { OutboxWriter } from '../../lambdas/outbox/writer';
+import { SAMPLE_EVENTS } from '../../lambdas/sample/domain/events';
 import { createDocumentClient } from '../../lambdas/sample/shared/clients';
 import { createTestTable, type TestTable } from '../helpers/local-env';
 import { pollUntil } from '../helpers/poll';
@@ -155,5 +163,92 @@ describe('writer on DynamoDB Local', () => {
       }),
     );
     expect(entity.Item).toBeUndefined();
+  });
+
+  describe('with a catalogue', () => {
+    const memberId = testId(710);
+    const member = { label: 'member', Put: { Item: { ...entityKey('MEMBER', memberId), status: 'active' } } };
+    const registered = (data: Record<string, unknown>, eventType = 'MemberRegistered') => ({
+      eventType,
+      aggregateType: 'MEMBER',
+      aggregateId: memberId,
+      sequence: 1,
+      data,
+    });
+
+    /** Every item of the table, in a stable order (the table holds only this file's items). */
+    async function tableItems(): Promise<Record<string, unknown>[]> {
+      const items: Record<string, unknown>[] = [];
+      let start: Record<string, unknown> | undefined;
+      do {
+        const page = await doc.send(
+          new ScanCommand({ TableName: table.tableName, ConsistentRead: true, ExclusiveStartKey: start }),
+        );
+        items.push(...(page.Items ?? []));
+        start = page.LastEvaluatedKey;
+      } while (start);
+      return items.sort((a, b) => `${a.pk}|${a.sk}`.localeCompare(`${b.pk}|${b.sk}`));
+    }
+
+    it.each([
+      ['an event type not in the catalogue', registered({ memberId }, 'MemberRenamed'), []],
+      [
+        'data that does not match',
+        registered({ memberId, email: 'not-an-email', name: 7 }),
+        ['email', 'name'],
+      ],
+      [
+        'a field the schema does not declare',
+        registered({ memberId, email: 'a@example.com', name: 'Ada', age: 36 }),
+        ['age'],
+      ],
+    ])(
+      'refuses %s with EventSchemaError before the transaction, and the table is unchanged',
+      async (_, event, fields) => {
+        const catalogued = new OutboxWriter({
+          client: doc,
+          tableName: table.tableName,
+          source: SOURCE,
+          catalogue: SAMPLE_EVENTS,
+        });
+        const before = await tableItems();
+
+        const error = await catalogued.write({ writes: [member], events: [event] }).then(
+          () => undefined,
+          (rejected: unknown) => rejected,
+        );
+
+        expect(error).toBeInstanceOf(EventSchemaError);
+        expect((error as EventSchemaError).eventType).toBe(event.eventType);
+        expect((error as EventSchemaError).fields).toEqual(fields);
+        expect(await tableItems()).toEqual(before);
+      },
+    );
+
+    it('stores a matching event with the schema version as dataVersion', async () => {
+      const catalogued = new OutboxWriter({
+        client: doc,
+        tableName: table.tableName,
+        source: SOURCE,
+        catalogue: SAMPLE_EVENTS,
+      });
+
+      await catalogued.write({
+        writes: [member],
+        events: [registered({ memberId, email: 'ada@example.com', name: 'Ada' })],
+      });
+
+      const stored = await doc.send(
+        new QueryCommand({
+          TableName: table.tableName,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :outbox)',
+          ExpressionAttributeValues: { ':pk': aggregatePk('MEMBER', memberId), ':outbox': OUTBOX_PREFIX },
+          ConsistentRead: true,
+        }),
+      );
+      expect(stored.Items?.map((item) => [item.eventType, item.dataVersion])).toEqual([
+        ['MemberRegistered', SAMPLE_EVENTS.events.MemberRegistered.version],
+      ]);
+    });
   });
 });

@@ -18,6 +18,7 @@ import {
   StaleReadError,
   VersionMismatchError,
 } from './errors';
+import type { SampleEventData } from './events';
 import { newId } from './ids';
 import { findOrder, ORDER, orderCancellation } from './orders';
 import type { CommandOptions, Plan } from './plan';
@@ -168,7 +169,11 @@ export function registerMember(
         aggregateType: MEMBER,
         aggregateId: id,
         sequence: 1,
-        data: { memberId: id, email: input.email, name: input.name },
+        data: {
+          memberId: id,
+          email: input.email,
+          name: input.name,
+        } satisfies SampleEventData<'MemberRegistered'>,
         ...eventMeta(context, now),
       },
     ],
@@ -250,7 +255,7 @@ export async function updateMemberProfile(
         aggregateType: MEMBER,
         aggregateId: id,
         sequence: version,
-        data: { memberId: id, changes },
+        data: { memberId: id, changes } satisfies SampleEventData<'MemberProfileUpdated'>,
         ...eventMeta(context, now),
       },
     ],
@@ -383,7 +388,7 @@ export async function withdrawMember(
     aggregateType: MEMBER,
     aggregateId: id,
     sequence: version,
-    data: { memberId: id, cancelledOrderIds: orderIds },
+    data: { memberId: id, cancelledOrderIds: orderIds } satisfies SampleEventData<'MemberWithdrawn'>,
     ...eventMeta(context, now),
   });
 

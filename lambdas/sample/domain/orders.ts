@@ -7,6 +7,7 @@ import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { type EntityWrite, entityKey, type NewEvent } from '../../outbox';
 import { type DomainContext, eventMeta } from './context';
 import { ConflictError, NotFoundError, StaleReadError } from './errors';
+import type { SampleEventData } from './events';
 import { newId } from './ids';
 import type { Plan } from './plan';
 import { type OrderView, toOrderView } from './views';
@@ -136,7 +137,12 @@ export function placeOrder(context: DomainContext, input: PlaceOrderInput): Plan
         aggregateType: ORDER,
         aggregateId: id,
         sequence: 1,
-        data: { orderId: id, memberId: input.memberId, items: input.items, total: order.total },
+        data: {
+          orderId: id,
+          memberId: input.memberId,
+          items: [...input.items],
+          total: order.total,
+        } satisfies SampleEventData<'OrderPlaced'>,
         ...eventMeta(context, now),
       },
     ],
@@ -169,7 +175,11 @@ export function placeOrder(context: DomainContext, input: PlaceOrderInput): Plan
 export function orderCancellation(
   context: DomainContext,
   order: { readonly id: string; readonly version: number },
-  options: { readonly memberId: string; readonly reason: string; readonly now: string },
+  options: {
+    readonly memberId: string;
+    readonly reason: SampleEventData<'OrderCancelled'>['reason'];
+    readonly now: string;
+  },
 ): { write: EntityWrite; event: NewEvent } {
   const version = order.version + 1;
   return {
@@ -202,7 +212,11 @@ export function orderCancellation(
       aggregateType: ORDER,
       aggregateId: order.id,
       sequence: version,
-      data: { orderId: order.id, memberId: options.memberId, reason: options.reason },
+      data: {
+        orderId: order.id,
+        memberId: options.memberId,
+        reason: options.reason,
+      } satisfies SampleEventData<'OrderCancelled'>,
       ...eventMeta(context, options.now),
     },
   };

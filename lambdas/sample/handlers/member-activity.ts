@@ -3,7 +3,12 @@
  * open-order count, fed by its SQS queue with partial batch responses.
  */
 import { createConsumer } from '../../consumer';
-import { applyMemberActivity, MEMBER_ACTIVITY_CONSUMER } from '../domain/member-activity';
+import { SAMPLE_EVENTS } from '../domain/events';
+import {
+  applyMemberActivity,
+  MEMBER_ACTIVITY_CONSUMER,
+  MEMBER_ACTIVITY_EVENT_TYPES,
+} from '../domain/member-activity';
 import { docClient, dynamoDbClient } from '../shared/clients';
 import { ENV, requireEnv } from '../shared/env';
 import { logger, metrics, tracer } from '../shared/powertools';
@@ -20,5 +25,7 @@ export const handler = createConsumer({
   dynamoDb,
   logger,
   metrics,
+  // Each event's data is checked against the catalogue on arrival; one that does not match fails alone.
+  catalogue: SAMPLE_EVENTS.pick(...MEMBER_ACTIVITY_EVENT_TYPES),
   apply: (event) => applyMemberActivity(deps, event),
 });

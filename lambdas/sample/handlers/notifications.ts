@@ -4,7 +4,8 @@
  */
 import { SESv2Client } from '@aws-sdk/client-sesv2';
 import { createConsumer, MAIL_FROM_ENV } from '../../consumer';
-import { applyNotification, NOTIFICATIONS_CONSUMER } from '../domain/notifications';
+import { SAMPLE_EVENTS } from '../domain/events';
+import { applyNotification, NOTIFICATION_EVENT_TYPES, NOTIFICATIONS_CONSUMER } from '../domain/notifications';
 import { docClient, dynamoDbClient } from '../shared/clients';
 import { ENV, requireEnv } from '../shared/env';
 import { logger, metrics, tracer } from '../shared/powertools';
@@ -24,5 +25,7 @@ export const handler = createConsumer({
   dynamoDb,
   logger,
   metrics,
+  // Each event's data is checked against the catalogue on arrival; one that does not match fails alone.
+  catalogue: SAMPLE_EVENTS.pick(...NOTIFICATION_EVENT_TYPES),
   apply: (event, _delivered, delivery) => applyNotification(deps, event, delivery),
 });

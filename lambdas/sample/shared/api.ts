@@ -26,6 +26,7 @@ import {
   StaleReadError,
   VersionMismatchError,
 } from '../domain/errors';
+import { SAMPLE_EVENTS } from '../domain/events';
 import { replayProfileOf } from '../domain/members';
 import type { CommandOptions, PersonalDataRef, Plan } from '../domain/plan';
 import { PERSONAL_FIELDS, withPersonalFields } from '../domain/views';
@@ -61,7 +62,13 @@ export function apiDependencies(client: DynamoDBDocumentClient = docClient()): A
   return {
     client,
     tableName,
-    writer: new OutboxWriter({ client, tableName, source, layout: outboxLayoutFromEnv(process.env) }),
+    writer: new OutboxWriter({
+      client,
+      tableName,
+      source,
+      layout: outboxLayoutFromEnv(process.env),
+      catalogue: SAMPLE_EVENTS,
+    }),
     now: () => new Date(),
   };
 }

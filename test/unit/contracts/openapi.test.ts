@@ -42,7 +42,7 @@ function documentedFields(resource: string): string[] {
 }
 
 describe('OpenAPI document', () => {
-  it('is committed exactly as the generator builds it now (run npm run contracts:api)', () => {
+  it('is committed exactly as the generator builds it now (run npm run contracts)', () => {
     const committed = readFileSync(new URL(OPENAPI_DOCUMENT_PATH, root), 'utf8');
 
     expect(committed).toBe(renderOpenApiDocument());

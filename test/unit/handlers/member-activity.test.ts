@@ -32,7 +32,11 @@ const orderEvent = (eventType: 'OrderPlaced' | 'OrderCancelled', sequence: numbe
     aggregateType: 'ORDER',
     aggregateId: orderId,
     sequence,
-    data: { orderId, memberId },
+    // Complete data: the handler checks it against the sample's catalogue.
+    data:
+      eventType === 'OrderPlaced'
+        ? { orderId, memberId, items: [{ sku: 'A-1', quantity: 1, unitPrice: 2.5 }], total: 2.5 }
+        : { orderId, memberId, reason: 'customer-request' },
   });
 
 function transactItems() {
@@ -63,7 +67,7 @@ describe('member-activity handler', () => {
       aggregateType: 'MEMBER',
       aggregateId: memberId,
       sequence: 4,
-      data: { memberId },
+      data: { memberId, cancelledOrderIds: [] },
     });
 
     await handler(sqsEvent(event), lambdaContext());
