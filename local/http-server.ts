@@ -168,6 +168,21 @@ export interface LocalApiOptions {
   readonly handlerFor?: (route: ApiRoute) => ApiHandler | Promise<ApiHandler>;
 }
 
+/**
+ * The URL of a request target. An origin-form target is a path even when it
+ * starts with `//` (resolved against a base, `//members` would name a host);
+ * an absolute-form target keeps its path, and `*` becomes `/*`.
+ */
+export function requestUrl(target: string): URL {
+  const origin = 'http://127.0.0.1';
+  if (target.startsWith('/')) return new URL(`${origin}${target}`);
+  try {
+    return new URL(target);
+  } catch {
+    return new URL(`${origin}/${target}`);
+  }
+}
+
 /** Starts the local API on 127.0.0.1. */
 export async function startLocalApi(options: LocalApiOptions = {}): Promise<LocalApi> {
   const handlerFor = options.handlerFor ?? loadHandler;
@@ -176,7 +191,7 @@ export async function startLocalApi(options: LocalApiOptions = {}): Promise<Loca
 
   const server: Server = createServer(async (request, response) => {
     try {
-      const url = new URL(request.url ?? '/', 'http://127.0.0.1');
+      const url = requestUrl(request.url ?? '/');
       const body = await readBody(request);
       if (body === 'too-large') return gatewayError(response, 413, 'Request Entity Too Large');
       const method = (request.method ?? 'GET').toUpperCase();
