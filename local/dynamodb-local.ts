@@ -19,7 +19,7 @@ export interface DynamoDbLocalOptions {
   readonly inMemory?: boolean;
   /** Directory of the database file when not in memory. @default the working directory */
   readonly dbPath?: string;
-  /** Give up waiting for the server after this long. @default 60_000 */
+  /** Give up waiting for the server after this long. @default 180_000 (DEFAULT_READY_TIMEOUT_MS) */
   readonly readyTimeoutMs?: number;
 }
 
@@ -90,8 +90,37 @@ export function dynamoDbLocalJar(): { jar: string; libDir: string } {
   return { jar, libDir: join(lib, folder, 'DynamoDBLocal_lib') };
 }
 
+/**
+ * How long one readiness probe waits for its answer. The first request of a
+ * fresh DynamoDB Local is slow: 5.8 s on a loaded 2-core machine (load 16),
+ * where a 2 s cap aborted every probe until the start-up deadline passed.
+ */
+export const PROBE_REQUEST_TIMEOUT_MS = 20_000;
+/**
+ * How long DynamoDB Local may take to answer its first request: on that
+ * machine it listened after 40 s (the launcher is compiled at start) and
+ * answered after 46 s.
+ */
+export const DEFAULT_READY_TIMEOUT_MS = 180_000;
+
+/** The client of the readiness probe at `endpoint`: one attempt, connection refused and timeouts as errors. */
+export function probeClient(endpoint: string): DynamoDBClient {
+  return new DynamoDBClient({
+    endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    maxAttempts: 1,
+    // A probe that times out is "not ready yet", an error: not a warning on the terminal.
+    requestHandler: {
+      connectionTimeout: 1_000,
+      requestTimeout: PROBE_REQUEST_TIMEOUT_MS,
+      throwOnRequestTimeout: true,
+    },
+  });
+}
+
 /** True once the server answers ListTables. */
-async function answers(client: DynamoDBClient): Promise<boolean> {
+export async function answers(client: DynamoDBClient): Promise<boolean> {
   await client.send(new ListTablesCommand({ Limit: 1 }));
   return true;
 }
@@ -114,14 +143,7 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
   for (let attempt = 1; ; attempt += 1) {
     const port = options.port ?? (await freePort());
     const endpoint = `http://127.0.0.1:${port}`;
-    const client = new DynamoDBClient({
-      endpoint,
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-      maxAttempts: 1,
-      // A probe that times out is "not ready yet", an error: not a warning on the terminal.
-      requestHandler: { connectionTimeout: 1_000, requestTimeout: 2_000, throwOnRequestTimeout: true },
-    });
+    const client = probeClient(endpoint);
     const args = [
       '-cp',
       [jar, join(libDir, '*')].join(delimiter),
@@ -140,7 +162,7 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
         command: 'java',
         args,
         isReady: () => answers(client),
-        readyTimeoutMs: options.readyTimeoutMs ?? 60_000,
+        readyTimeoutMs: options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS,
       });
       client.destroy();
       return { endpoint, port, stop: server.stop };

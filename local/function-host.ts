@@ -109,9 +109,11 @@ export class LocalFunction {
 
   /** Invokes the handler with `event`; resolves to its result, rejects with a {@link LocalFunctionError}. */
   async invoke(event: unknown, context: Context): Promise<unknown> {
+    // Lambda runs the init phase on its own time: the timeout counts from when the handler is invoked,
+    // so a slow cold start (tens of seconds on a loaded machine) does not use it up.
+    const remaining = context.getRemainingTimeInMillis();
     const worker = await this.start();
     const id = this.nextId++;
-    const remaining = context.getRemainingTimeInMillis();
     const serialized: SerializedContext = {
       functionName: context.functionName,
       functionVersion: context.functionVersion,
