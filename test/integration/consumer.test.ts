@@ -19,7 +19,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import * as fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it, type MockInstance, vi } from 'vitest';
 import { CONSUMER_METRICS, type ConsumerHandler, createConsumer } from '../../lambdas/consumer/consumer';
-import type { EventEnvelope, EventEnvelope } from '../../lambdas/outbox/envelope';
+import type { EventEnvelope } from '../../lambdas/outbox/envelope';
 import { applyMemberActivity, readMemberActivity } from '../../lambdas/sample/domain/member-activity';
 import {
   applyNotification,

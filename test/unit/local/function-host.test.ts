@@ -18,6 +18,7 @@ const definition: LocalFunctionDefinition = {
   functionName: 'unit-not-found',
   functionArn: 'arn:aws:lambda:us-east-1:123456789012:function:unit-not-found',
   handlerName: 'not-found',
+  handlerFile: 'lambdas/sample/handlers/not-found.ts',
   environment: {},
   timeoutSeconds: 29,
   memorySize: 512,
